@@ -1,0 +1,595 @@
+//! One ZMTP connection as a deterministic state machine: greeting, security
+//! handshake, then framed traffic with heartbeats.
+//!
+//! # Call order
+//!
+//! 1. [`Connection::new`] queues our greeting.
+//! 2. Whenever bytes arrive, [`handle_input`](Connection::handle_input).
+//!    Input is only buffered there; it is decoded lazily, one event at a time,
+//!    by [`poll_event`](Connection::poll_event), so a caller that stops polling
+//!    (because its queues are full) stops consuming input, and can stop
+//!    reading the transport: back-pressure reaches the peer.
+//! 3. Call [`poll_event`](Connection::poll_event) until it returns `Ok(None)`.
+//!    Answer [`Event::Authenticate`] with
+//!    [`complete_auth`](Connection::complete_auth).
+//! 4. Append output with [`poll_transmit`](Connection::poll_transmit) and
+//!    messages with [`send`](Connection::send), then write the buffer out.
+//! 5. Arm a timer for [`poll_timeout`](Connection::poll_timeout) and call
+//!    [`handle_timeout`](Connection::handle_timeout) when it fires.
+//!
+//! Errors are sticky: after the first one every call reports it again, and
+//! [`poll_transmit`](Connection::poll_transmit) yields only what must still be
+//! flushed (an ERROR command telling the peer why), after which the
+//! transport should be closed.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::command::{self, encode_error, encode_pong, parse_ping, parse_pong, RawCommand};
+use crate::config::{Config, MechanismConfig};
+use crate::error::{Error, ErrorCategory};
+use crate::frame::{decode_frame, encode_header, FrameLimits, FLAGS_RESERVED, FLAG_COMMAND};
+use crate::greeting::{check_peer_greeting, encode_greeting, MechanismKind, Version, GREETING_LEN};
+use crate::heartbeat::{Heartbeat, HeartbeatAction};
+use crate::mechanism::{
+    self, null::NullHandshake, plain, AuthDecision, AuthRequest, Ctx, Handshake, Step,
+};
+use crate::message::Message;
+use crate::metadata::{self, Metadata};
+use crate::socket_type::SocketType;
+
+/// Above this much undecoded input, [`Connection::wants_input`] says stop reading.
+const INPUT_HIGH_WATER: usize = 256 * 1024;
+
+/// What a connection reports to its driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The peer must be judged; answer with [`Connection::complete_auth`].
+    /// Nothing more is decoded until then.
+    Authenticate(AuthRequest),
+    /// The handshake is complete. From now on messages may be sent.
+    Ready(PeerInfo),
+    /// A whole multipart message.
+    Message(Message),
+    /// The peer subscribed to a topic prefix (only raised for PUB and XPUB).
+    Subscribe(Bytes),
+    /// The peer cancelled a subscription (only raised for PUB and XPUB).
+    Cancel(Bytes),
+}
+
+/// What we know about the peer once the handshake is complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The ZMTP revision in use.
+    pub version: Version,
+    /// The security mechanism in use.
+    pub mechanism: MechanismKind,
+    /// The peer's socket type.
+    pub socket_type: SocketType,
+    /// The routing id the peer announced, if any and not empty.
+    pub routing_id: Option<Bytes>,
+    /// All properties the peer sent.
+    pub metadata: Metadata,
+    /// User id assigned by the local authenticator, if it ran.
+    pub user_id: Option<Bytes>,
+    /// Properties attached by the local authenticator.
+    pub auth_metadata: Metadata,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Greeting,
+    Handshake,
+    Active,
+    Failed,
+}
+
+/// A ZMTP 3.x connection: feed it bytes and time, take bytes and events out.
+#[derive(Debug)]
+pub struct Connection {
+    config: Config,
+    ours: Metadata,
+    phase: Phase,
+    handshake: Handshake,
+    awaiting_decision: bool,
+    accepted: Option<(Bytes, Metadata)>,
+    version: Version,
+    input: BytesMut,
+    output: BytesMut,
+    queued: Option<Event>,
+    error: Option<Error>,
+    now: Instant,
+    handshake_deadline: Option<Instant>,
+    heartbeat: Heartbeat,
+    partial: Vec<Bytes>,
+    partial_len: u64,
+}
+
+impl Connection {
+    /// Starts a connection at time `now`; our greeting is queued for transmission.
+    pub fn new(config: Config, now: Instant) -> Result<Connection, Error> {
+        let ours = config.validate()?;
+        let handshake = match &config.mechanism {
+            MechanismConfig::Null { authenticate } => {
+                Handshake::Null(NullHandshake::new(*authenticate))
+            }
+            MechanismConfig::PlainClient { username, password } => {
+                Handshake::PlainClient(plain::PlainClient::new(username.clone(), password.clone()))
+            }
+            MechanismConfig::PlainServer => Handshake::PlainServer(plain::PlainServer::new()),
+        };
+        let mut output = BytesMut::with_capacity(256);
+        output.put_slice(&encode_greeting(
+            config.mechanism.kind(),
+            config.mechanism.as_server(),
+        ));
+        Ok(Connection {
+            handshake_deadline: now.checked_add(config.handshake_timeout),
+            heartbeat: Heartbeat::new(config.heartbeat),
+            config,
+            ours,
+            phase: Phase::Greeting,
+            handshake,
+            awaiting_decision: false,
+            accepted: None,
+            version: Version::V3_1,
+            input: BytesMut::new(),
+            output,
+            queued: None,
+            error: None,
+            now,
+            partial: Vec::new(),
+            partial_len: 0,
+        })
+    }
+
+    /// The configuration the connection was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Buffers bytes received from the peer at time `now`.
+    ///
+    /// Nothing is decoded here; call [`poll_event`](Connection::poll_event).
+    /// Input after a failure is discarded.
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        self.now = now;
+        if self.error.is_some() || data.is_empty() {
+            return;
+        }
+        self.heartbeat.on_input();
+        self.input.extend_from_slice(data);
+    }
+
+    /// Bytes received but not yet decoded.
+    pub fn buffered_input(&self) -> usize {
+        self.input.len()
+    }
+
+    /// Whether the driver should read more from the transport: false once a
+    /// failure happened, while an authentication decision is pending, or when
+    /// much undecoded input is already buffered (the caller is not polling
+    /// events fast enough).
+    pub fn wants_input(&self) -> bool {
+        if self.error.is_some() || self.awaiting_decision {
+            return false;
+        }
+        self.input.len() < INPUT_HIGH_WATER || self.needs_more_for_current_frame()
+    }
+
+    fn needs_more_for_current_frame(&self) -> bool {
+        // A frame larger than the high-water mark must still be completed.
+        matches!(
+            crate::frame::pending_frame_len(&self.input, &self.frame_limits()),
+            Ok(Some(total)) if total > self.input.len()
+        )
+    }
+
+    /// Advances time: sends heartbeats and enforces deadlines.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        self.now = now;
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        if self.handshake_deadline.is_some_and(|d| d <= now) {
+            let millis = duration_millis(self.config.handshake_timeout);
+            return Err(self.fail(Error::HandshakeTimeout { millis }));
+        }
+        match self.heartbeat.on_timeout(now) {
+            HeartbeatAction::None => Ok(()),
+            HeartbeatAction::SendPing => {
+                let ttl = self.heartbeat.config().ttl;
+                command::encode_ping(&mut self.output, ttl, &[]);
+                Ok(())
+            }
+            HeartbeatAction::Expired(after) => Err(self.fail(Error::HeartbeatTimeout {
+                millis: duration_millis(after),
+            })),
+        }
+    }
+
+    /// The next instant at which [`handle_timeout`](Connection::handle_timeout) must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.error.is_some() {
+            return None;
+        }
+        [self.handshake_deadline, self.heartbeat.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Appends pending protocol output (greeting, handshake, PING/PONG, ERROR) to `buf`.
+    /// Returns how many bytes were appended.
+    pub fn poll_transmit(&mut self, buf: &mut BytesMut) -> usize {
+        let n = self.output.len();
+        if n > 0 {
+            buf.extend_from_slice(&self.output);
+            self.output.clear();
+        }
+        n
+    }
+
+    /// Whether [`poll_transmit`](Connection::poll_transmit) has anything to give.
+    pub fn has_output(&self) -> bool {
+        !self.output.is_empty()
+    }
+
+    /// The failure that ended the connection, if any.
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
+    /// Whether the handshake is complete and the connection has not failed.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.phase, Phase::Active)
+    }
+
+    /// The negotiated ZMTP revision (meaningful once the greeting is exchanged).
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// Encodes a message into `buf`, after any pending protocol output so the
+    /// bytes leave in the order they were produced.
+    pub fn send(&mut self, msg: &Message, buf: &mut BytesMut) -> Result<(), Error> {
+        self.check_sendable()?;
+        if msg.is_empty() {
+            return Err(Error::EmptyMessage);
+        }
+        self.poll_transmit(buf);
+        let last = msg.len() - 1;
+        buf.reserve(msg.payload_len() + 9 * msg.len());
+        for (i, frame) in msg.frames().iter().enumerate() {
+            encode_header(buf, i < last, false, frame.len());
+            buf.put_slice(frame);
+        }
+        Ok(())
+    }
+
+    /// Sends a subscription to the peer: a SUBSCRIBE command to a 3.1 peer,
+    /// a message starting with 1 to a 3.0 peer.
+    pub fn send_subscribe(&mut self, topic: &[u8], buf: &mut BytesMut) -> Result<(), Error> {
+        self.send_subscription(true, topic, buf)
+    }
+
+    /// Cancels a subscription: CANCEL to a 3.1 peer, a message starting with 0 to a 3.0 peer.
+    pub fn send_cancel(&mut self, topic: &[u8], buf: &mut BytesMut) -> Result<(), Error> {
+        self.send_subscription(false, topic, buf)
+    }
+
+    fn send_subscription(
+        &mut self,
+        subscribe: bool,
+        topic: &[u8],
+        buf: &mut BytesMut,
+    ) -> Result<(), Error> {
+        self.check_sendable()?;
+        self.poll_transmit(buf);
+        match (self.version, subscribe) {
+            (Version::V3_0, _) => {
+                buf.reserve(10 + topic.len());
+                encode_header(buf, false, false, topic.len() + 1);
+                buf.put_u8(u8::from(subscribe));
+                buf.put_slice(topic);
+            }
+            (_, true) => command::encode_command(buf, "SUBSCRIBE", &[topic]),
+            (_, false) => command::encode_command(buf, "CANCEL", &[topic]),
+        }
+        Ok(())
+    }
+
+    fn check_sendable(&self) -> Result<(), Error> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        if !self.is_ready() {
+            return Err(Error::NotReady);
+        }
+        Ok(())
+    }
+
+    /// Answers the pending [`Event::Authenticate`].
+    ///
+    /// A refusal fails the connection: an ERROR with the status is queued for
+    /// the peer and [`poll_event`](Connection::poll_event) reports
+    /// [`Error::AuthenticationRefused`]. Only misuse is returned here.
+    pub fn complete_auth(&mut self, decision: AuthDecision) -> Result<(), Error> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        if !self.awaiting_decision {
+            return Err(Error::NoAuthenticationPending);
+        }
+        if let AuthDecision::Refuse { status, .. } = decision {
+            if !matches!(status, 300 | 400 | 500) {
+                return Err(Error::InvalidStatus(status));
+            }
+        }
+        self.awaiting_decision = false;
+        let mut ctx = Ctx {
+            out: &mut self.output,
+            ours: &self.ours,
+            socket_type: self.config.socket_type,
+        };
+        match self.handshake.on_decision(&decision, &mut ctx) {
+            Ok(step) => {
+                if let AuthDecision::Accept { user_id, metadata } = decision {
+                    self.accepted = Some((user_id, metadata));
+                }
+                if let Some(event) = self.apply(step) {
+                    self.queued = Some(event);
+                }
+            }
+            Err(e) => {
+                self.fail(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes the next event from buffered input.
+    ///
+    /// `Ok(None)` means nothing more can be decoded until more input arrives
+    /// (or an authentication decision is made). An error is final.
+    pub fn poll_event(&mut self) -> Result<Option<Event>, Error> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        if let Some(event) = self.queued.take() {
+            return Ok(Some(event));
+        }
+        match self.decode_next() {
+            Ok(event) => Ok(event),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// Records a failure, queues an ERROR for the peer where that helps it,
+    /// and drops everything that will never be used.
+    fn fail(&mut self, error: Error) -> Error {
+        let tell_peer = matches!(self.phase, Phase::Handshake)
+            && matches!(
+                error.category(),
+                ErrorCategory::Protocol
+                    | ErrorCategory::Incompatible
+                    | ErrorCategory::Limit
+                    | ErrorCategory::Authentication
+            )
+            && !matches!(error, Error::PeerError { .. });
+        // Pending output other than the farewell is meaningless now.
+        self.output.clear();
+        if tell_peer {
+            let reason = match &error {
+                // libzmq reads a 3-digit reason as a ZAP status code.
+                Error::AuthenticationRefused { status, .. } => status.to_string(),
+                other => other.to_string(),
+            };
+            encode_error(&mut self.output, &reason);
+        }
+        self.phase = Phase::Failed;
+        self.awaiting_decision = false;
+        self.input = BytesMut::new();
+        self.partial = Vec::new();
+        self.queued = None;
+        self.error = Some(error.clone());
+        error
+    }
+
+    fn frame_limits(&self) -> FrameLimits {
+        match self.phase {
+            Phase::Active => {
+                let remaining = self
+                    .config
+                    .limits
+                    .max_message_size
+                    .saturating_sub(self.partial_len);
+                FrameLimits {
+                    max_message_frame: remaining,
+                    // Room for a SUBSCRIBE with a topic as large as a message.
+                    max_command_frame: self.config.limits.max_message_size.saturating_add(16),
+                }
+            }
+            _ => FrameLimits {
+                max_message_frame: 0,
+                max_command_frame: self.config.limits.max_handshake_command,
+            },
+        }
+    }
+
+    fn decode_next(&mut self) -> Result<Option<Event>, Error> {
+        loop {
+            match self.phase {
+                Phase::Greeting => {
+                    let kind = self.config.mechanism.kind();
+                    let as_server = self.config.mechanism.as_server();
+                    let seen = &self.input[..self.input.len().min(GREETING_LEN)];
+                    let Some(peer) = check_peer_greeting(seen, kind, as_server)? else {
+                        return Ok(None);
+                    };
+                    self.input.advance(GREETING_LEN);
+                    self.version = peer.version;
+                    self.phase = Phase::Handshake;
+                    let mut ctx = Ctx {
+                        out: &mut self.output,
+                        ours: &self.ours,
+                        socket_type: self.config.socket_type,
+                    };
+                    let step = self.handshake.start(&mut ctx)?;
+                    if let Some(event) = self.apply(step) {
+                        return Ok(Some(event));
+                    }
+                }
+                Phase::Handshake => {
+                    if self.awaiting_decision {
+                        return Ok(None);
+                    }
+                    if self
+                        .input
+                        .first()
+                        .is_some_and(|&f| f & (FLAG_COMMAND | FLAGS_RESERVED) == 0)
+                    {
+                        return Err(Error::MessageBeforeHandshake);
+                    }
+                    let limits = self.frame_limits();
+                    let Some(frame) = decode_frame(&mut self.input, &limits)? else {
+                        return Ok(None);
+                    };
+                    if !frame.command {
+                        return Err(Error::MessageBeforeHandshake);
+                    }
+                    let cmd = RawCommand::parse(&frame.body)?;
+                    let mut ctx = Ctx {
+                        out: &mut self.output,
+                        ours: &self.ours,
+                        socket_type: self.config.socket_type,
+                    };
+                    let step = self.handshake.on_command(cmd, &mut ctx)?;
+                    if let Some(event) = self.apply(step) {
+                        return Ok(Some(event));
+                    }
+                }
+                Phase::Active => {
+                    let limits = self.frame_limits();
+                    let frame = match decode_frame(&mut self.input, &limits) {
+                        Ok(Some(frame)) => frame,
+                        Ok(None) => return Ok(None),
+                        Err(Error::FrameTooLarge {
+                            kind: "message", ..
+                        }) if self.partial_len > 0 => {
+                            return Err(Error::MessageTooLarge {
+                                limit: self.config.limits.max_message_size,
+                            });
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    let event = if frame.command {
+                        self.on_command(&frame.body)?
+                    } else {
+                        self.on_message_frame(frame.more, frame.body)?
+                    };
+                    if event.is_some() {
+                        return Ok(event);
+                    }
+                }
+                Phase::Failed => return Ok(None),
+            }
+        }
+    }
+
+    /// Acts on a mechanism step; returns the event to report, if any.
+    fn apply(&mut self, step: Step) -> Option<Event> {
+        match step {
+            Step::Continue => None,
+            Step::Authenticate(request) => {
+                self.awaiting_decision = true;
+                Some(Event::Authenticate(request))
+            }
+            Step::Done(peer) => {
+                self.phase = Phase::Active;
+                self.handshake_deadline = None;
+                if self.version >= Version::V3_1 {
+                    self.heartbeat.start(self.now);
+                }
+                let socket_type = peer
+                    .get(metadata::SOCKET_TYPE)
+                    .and_then(|t| SocketType::from_wire(t))
+                    .unwrap_or(self.config.socket_type);
+                let routing_id = peer
+                    .get(metadata::IDENTITY)
+                    .filter(|id| !id.is_empty())
+                    .cloned();
+                let (user_id, auth_metadata) = match self.accepted.take() {
+                    Some((user_id, md)) => (Some(user_id), md),
+                    None => (None, Metadata::new()),
+                };
+                Some(Event::Ready(PeerInfo {
+                    version: self.version,
+                    mechanism: self.config.mechanism.kind(),
+                    socket_type,
+                    routing_id,
+                    metadata: peer,
+                    user_id,
+                    auth_metadata,
+                }))
+            }
+        }
+    }
+
+    fn on_command(&mut self, body: &Bytes) -> Result<Option<Event>, Error> {
+        let cmd = RawCommand::parse(body)?;
+        let accepts_subs = self.config.socket_type.accepts_subscriptions();
+        match cmd.name.as_ref() {
+            b"PING" => {
+                let ping = parse_ping(&cmd.data)?;
+                self.heartbeat.on_ping(self.now, ping.ttl);
+                encode_pong(&mut self.output, &ping.context);
+                Ok(None)
+            }
+            b"PONG" => {
+                parse_pong(&cmd.data)?;
+                Ok(None)
+            }
+            b"SUBSCRIBE" if accepts_subs => Ok(Some(Event::Subscribe(cmd.data))),
+            b"CANCEL" if accepts_subs => Ok(Some(Event::Cancel(cmd.data))),
+            // Other socket types have no use for subscriptions; libzmq drops them too.
+            b"SUBSCRIBE" | b"CANCEL" => Ok(None),
+            b"ERROR" => Err(mechanism::peer_error(&cmd)),
+            b"READY" | b"HELLO" | b"WELCOME" | b"INITIATE" => {
+                Err(Error::unexpected(&cmd.name, "after the handshake"))
+            }
+            // Unknown commands are ignored for forward compatibility (RFC 37).
+            _ => Ok(None),
+        }
+    }
+
+    fn on_message_frame(&mut self, more: bool, body: Bytes) -> Result<Option<Event>, Error> {
+        if self.partial.len() >= self.config.limits.max_frames {
+            return Err(Error::TooManyFrames {
+                limit: self.config.limits.max_frames,
+            });
+        }
+        self.partial_len += body.len() as u64;
+        self.partial.push(body);
+        if more {
+            return Ok(None);
+        }
+        self.partial_len = 0;
+        let frames = std::mem::take(&mut self.partial);
+        if frames.len() == 1 && self.config.socket_type.accepts_subscriptions() {
+            // Subscriptions from 3.0 peers (and libzmq XSUB) travel as messages.
+            match frames[0].first() {
+                Some(1) => return Ok(Some(Event::Subscribe(frames[0].slice(1..)))),
+                Some(0) => return Ok(Some(Event::Cancel(frames[0].slice(1..)))),
+                _ => {}
+            }
+        }
+        Ok(Some(Event::Message(Message::from(frames))))
+    }
+}
+
+fn duration_millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
