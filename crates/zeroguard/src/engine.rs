@@ -1,0 +1,396 @@
+//! The engine: drives one `zeroguard_zmtp::Connection` over one stream.
+//!
+//! One task per connection does all of it: reads as much as the socket has
+//! and decodes every complete message, writes as many queued messages as fit
+//! in one buffer with one system call, and sleeps until the stream, a queue
+//! or a deadline needs it. Input is decoded only while the peer's incoming
+//! queue has room; when it is full the engine stops reading, and TCP pushes
+//! back on the sender. The peer is attached to the socket, and so takes
+//! part in routing, only after its handshake and authentication succeeded.
+
+use std::io;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Buf, BytesMut};
+use tokio::net::{TcpStream, UnixStream};
+use tokio::sync::{watch, Notify};
+use zeroguard_zmtp::{Config, Connection, Error as ProtocolError, Event};
+
+use crate::monitor::MonitorEvent;
+use crate::pipe::{Item, Queue, Signal};
+use crate::security::AuthContext;
+use crate::socket::{PeerId, SocketCore};
+
+/// Bytes read per system call.
+const READ_CHUNK: usize = 64 * 1024;
+/// Bytes of queued messages encoded before a write.
+const WRITE_BATCH: usize = 128 * 1024;
+
+/// A connected byte stream.
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    async fn readable(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.readable().await,
+            Stream::Unix(s) => s.readable().await,
+        }
+    }
+
+    async fn writable(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.writable().await,
+            Stream::Unix(s) => s.writable().await,
+        }
+    }
+
+    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_read_buf(buf),
+            Stream::Unix(s) => s.try_read_buf(buf),
+        }
+    }
+
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_write(buf),
+            Stream::Unix(s) => s.try_write(buf),
+        }
+    }
+}
+
+/// Who the engine works for.
+pub(crate) struct EngineParams {
+    pub(crate) core: Arc<SocketCore>,
+    pub(crate) endpoint: String,
+    pub(crate) peer_address: Option<IpAddr>,
+    pub(crate) stop: watch::Receiver<bool>,
+}
+
+/// How a connection ended.
+pub(crate) struct Outcome {
+    /// The handshake completed (a connector resets its back-off).
+    pub(crate) handshake_done: bool,
+}
+
+/// Keeps the socket's connection counters right however the engine ends.
+struct Counted {
+    core: Arc<SocketCore>,
+    address: Option<IpAddr>,
+    in_handshake: bool,
+}
+
+impl Counted {
+    fn new(core: &Arc<SocketCore>, address: Option<IpAddr>) -> Counted {
+        core.connections.fetch_add(1, Ordering::AcqRel);
+        core.handshakes.fetch_add(1, Ordering::AcqRel);
+        if let Some(ip) = address {
+            *core
+                .per_address
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(ip)
+                .or_insert(0) += 1;
+        }
+        Counted {
+            core: core.clone(),
+            address,
+            in_handshake: true,
+        }
+    }
+
+    fn handshake_over(&mut self) {
+        if std::mem::take(&mut self.in_handshake) {
+            self.core.handshakes.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.handshake_over();
+        self.core.connections.fetch_sub(1, Ordering::AcqRel);
+        if let Some(ip) = self.address {
+            let mut map = self
+                .core
+                .per_address
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = map.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
+struct Attached {
+    id: PeerId,
+    out: Arc<Queue>,
+    inq: Arc<Queue>,
+}
+
+/// Builds the protocol configuration from the socket's options.
+fn protocol_config(core: &SocketCore) -> Config {
+    let o = core.options();
+    let mut c = Config::new(core.kind, o.security.mechanism_config());
+    if let Some(id) = &o.routing_id {
+        c.routing_id = id.clone();
+    }
+    c.metadata = o.metadata.clone();
+    c.limits.max_message_size = o.max_message_size;
+    c.limits.max_frames = o.max_frames;
+    c.handshake_timeout = o.handshake_timeout;
+    c.heartbeat = o.heartbeat;
+    c
+}
+
+/// Runs a connection to its end.
+pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
+    let EngineParams {
+        core,
+        endpoint,
+        peer_address,
+        mut stop,
+    } = params;
+    let mut counted = Counted::new(&core, peer_address);
+    let mut conn = match Connection::new(protocol_config(&core), Instant::now()) {
+        Ok(c) => c,
+        Err(e) => {
+            core.emit(MonitorEvent::HandshakeFailed {
+                endpoint,
+                category: e.category(),
+                detail: e.to_string(),
+            });
+            return Outcome {
+                handshake_done: false,
+            };
+        }
+    };
+    let wake = Arc::new(Notify::new());
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut wbuf = BytesMut::with_capacity(WRITE_BATCH);
+    let mut attached: Option<Attached> = None;
+    let mut batch: Vec<Item> = Vec::new();
+    let mut linger_deadline: Option<Instant> = None;
+    let mut handshake_done = false;
+
+    let end: Result<(), String> = 'run: loop {
+        // Decode what can be delivered.
+        loop {
+            if attached.as_ref().is_some_and(|a| !a.inq.has_room()) {
+                break;
+            }
+            match conn.poll_event() {
+                Ok(None) => break,
+                Ok(Some(Event::Authenticate(request))) => {
+                    let options = core.options();
+                    let decision = match options.security.authenticator() {
+                        Some(auth) => auth.authenticate(&AuthContext {
+                            mechanism: request.mechanism,
+                            credentials: request.credentials,
+                            address: peer_address,
+                            endpoint: endpoint.clone(),
+                        }),
+                        None => zeroguard_zmtp::AuthDecision::refuse("no authenticator configured"),
+                    };
+                    if let Err(e) = conn.complete_auth(decision) {
+                        break 'run Err(e.to_string());
+                    }
+                }
+                Ok(Some(Event::Ready(info))) => {
+                    let options = core.options();
+                    let id = core.next_peer_id();
+                    let (out, inq) = core.new_pipes(
+                        Signal::one(wake.clone()),
+                        Signal::one(wake.clone()),
+                        &options,
+                    );
+                    let announced = info.routing_id.clone();
+                    if let Err(reason) = core.attach(id, announced, out.clone(), inq.clone(), None)
+                    {
+                        core.emit(MonitorEvent::HandshakeFailed {
+                            endpoint: endpoint.clone(),
+                            category: zeroguard_zmtp::ErrorCategory::Incompatible,
+                            detail: reason.clone(),
+                        });
+                        break 'run Err(reason);
+                    }
+                    counted.handshake_over();
+                    handshake_done = true;
+                    core.emit(MonitorEvent::HandshakeSucceeded {
+                        endpoint: endpoint.clone(),
+                        mechanism: info.mechanism,
+                    });
+                    attached = Some(Attached { id, out, inq });
+                }
+                Ok(Some(Event::Message(msg))) => {
+                    if let Some(a) = &attached {
+                        if core.kind == zeroguard_zmtp::SocketType::Pub {
+                            continue; // PUB has no receive side; libzmq drops these too.
+                        }
+                        // Room was checked above; a closed queue means the socket is going away.
+                        let _ = a.inq.try_push(Item::Msg(msg));
+                    }
+                }
+                Ok(Some(Event::Subscribe(topic))) => {
+                    if let Some(a) = &attached {
+                        core.on_subscription(a.id, topic, true);
+                    }
+                }
+                Ok(Some(Event::Cancel(topic))) => {
+                    if let Some(a) = &attached {
+                        core.on_subscription(a.id, topic, false);
+                    }
+                }
+                Ok(Some(_)) => {}
+                Err(e) => {
+                    report_failure(&core, &endpoint, &e, handshake_done);
+                    // Let the peer read why (an ERROR command), best effort.
+                    wbuf.clear();
+                    conn.poll_transmit(&mut wbuf);
+                    let _ = stream.try_write(&wbuf);
+                    break 'run Err(String::new());
+                }
+            }
+        }
+
+        // Encode what is ready to go.
+        conn.poll_transmit(&mut wbuf);
+        if let Some(a) = &attached {
+            while wbuf.len() < WRITE_BATCH {
+                batch.clear();
+                a.out.pop_batch(&mut batch, WRITE_BATCH - wbuf.len());
+                if batch.is_empty() {
+                    break;
+                }
+                for item in batch.drain(..) {
+                    let sent = match item {
+                        Item::Msg(m) => conn.send(&m, &mut wbuf),
+                        Item::Subscribe(t) => conn.send_subscribe(&t, &mut wbuf),
+                        Item::Cancel(t) => conn.send_cancel(&t, &mut wbuf),
+                    };
+                    if let Err(e) = sent {
+                        break 'run Err(e.to_string());
+                    }
+                }
+            }
+        }
+        if !wbuf.is_empty() {
+            match stream.try_write(&wbuf) {
+                Ok(n) => wbuf.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => break 'run Err(e.to_string()),
+            }
+        }
+
+        // Closing: flush what is queued, within the linger time.
+        if *stop.borrow() {
+            let now = Instant::now();
+            let deadline = *linger_deadline.get_or_insert_with(|| now + core.linger());
+            let drained = wbuf.is_empty() && attached.as_ref().map_or(true, |a| a.out.is_empty());
+            if attached.is_none() || drained || now >= deadline {
+                break 'run Ok(());
+            }
+        }
+
+        let want_read = conn.wants_input() && attached.as_ref().map_or(true, |a| a.inq.has_room());
+        let want_write = !wbuf.is_empty();
+        let deadline = [conn.poll_timeout(), linger_deadline]
+            .into_iter()
+            .flatten()
+            .min();
+        let stopped = *stop.borrow();
+        tokio::select! {
+            r = stream.readable(), if want_read => {
+                if let Err(e) = r {
+                    break 'run Err(e.to_string());
+                }
+                let mut eof = false;
+                loop {
+                    rbuf.reserve(READ_CHUNK);
+                    match stream.try_read_buf(&mut rbuf) {
+                        Ok(0) => { eof = true; break; }
+                        Ok(_) if rbuf.len() < 4 * READ_CHUNK => continue,
+                        Ok(_) => break,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) => break 'run Err(e.to_string()),
+                    }
+                }
+                if !rbuf.is_empty() {
+                    conn.handle_input(Instant::now(), &rbuf);
+                    rbuf.clear();
+                }
+                if eof {
+                    // Decode what arrived before the close, then end.
+                    while let Ok(Some(Event::Message(msg))) = conn.poll_event() {
+                        if let Some(a) = &attached {
+                            let _ = a.inq.try_push(Item::Msg(msg));
+                        }
+                    }
+                    break 'run Err("peer closed the connection".into());
+                }
+            }
+            r = stream.writable(), if want_write => {
+                if let Err(e) = r {
+                    break 'run Err(e.to_string());
+                }
+            }
+            _ = wake.notified(), if !want_write => {}
+            _ = sleep_until(deadline), if deadline.is_some() => {
+                if let Err(e) = conn.handle_timeout(Instant::now()) {
+                    report_failure(&core, &endpoint, &e, handshake_done);
+                    break 'run Err(String::new());
+                }
+            }
+            _ = stop.changed(), if !stopped => {}
+        }
+    };
+
+    if let Some(a) = attached {
+        core.detach(a.id);
+        let reason = match &end {
+            Ok(()) => "closed".to_owned(),
+            Err(r) if r.is_empty() => String::new(),
+            Err(r) => r.clone(),
+        };
+        if !reason.is_empty() {
+            core.emit(MonitorEvent::Disconnected { endpoint, reason });
+        }
+    } else if let Err(reason) = end {
+        if !reason.is_empty() && !handshake_done {
+            core.emit(MonitorEvent::Disconnected { endpoint, reason });
+        }
+    }
+    Outcome { handshake_done }
+}
+
+fn report_failure(core: &SocketCore, endpoint: &str, e: &ProtocolError, handshake_done: bool) {
+    let event = if handshake_done {
+        MonitorEvent::Disconnected {
+            endpoint: endpoint.to_owned(),
+            reason: format!("{} {e}", e.category()),
+        }
+    } else {
+        MonitorEvent::HandshakeFailed {
+            endpoint: endpoint.to_owned(),
+            category: e.category(),
+            detail: e.to_string(),
+        }
+    };
+    core.emit(event);
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    if let Some(d) = deadline {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await;
+    }
+}

@@ -1,0 +1,163 @@
+//! Socket options. Every limit has a finite default; values are checked
+//! when the socket is built or the option is set, with errors that say
+//! what is wrong.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use zeroguard_zmtp::config::{
+    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_FRAMES, DEFAULT_MAX_MESSAGE_SIZE,
+};
+use zeroguard_zmtp::{HeartbeatConfig, Metadata};
+
+use crate::error::Error;
+use crate::security::Security;
+
+/// Default high-water mark in messages, per peer and direction (as libzmq).
+pub const DEFAULT_HWM: usize = 1000;
+/// Default high-water mark in bytes, per peer and direction: 64 MiB.
+pub const DEFAULT_HWM_BYTES: usize = 64 * 1024 * 1024;
+/// Default number of connections (accepted plus connected) per socket.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default number of connections from one source address on a bound socket.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
+/// Default number of accepted connections still in their handshake.
+pub const DEFAULT_MAX_HANDSHAKES: usize = 256;
+
+/// Everything configurable about a socket.
+#[derive(Debug, Clone)]
+pub struct SocketOptions {
+    /// Outgoing queue limit per peer, in messages.
+    pub sndhwm: usize,
+    /// Incoming queue limit per peer, in messages; when reached the socket
+    /// stops reading that peer, so TCP pushes back on it.
+    pub rcvhwm: usize,
+    /// Outgoing queue limit per peer, in bytes.
+    pub sndhwm_bytes: usize,
+    /// Incoming queue limit per peer, in bytes.
+    pub rcvhwm_bytes: usize,
+    /// How long queued messages may take to leave once the socket is closed.
+    pub linger: Duration,
+    /// How long a blocking send waits; `None` waits as long as it takes.
+    pub send_timeout: Option<Duration>,
+    /// How long a blocking receive waits; `None` waits as long as it takes.
+    pub recv_timeout: Option<Duration>,
+    /// First delay before reconnecting a connect endpoint.
+    pub reconnect_interval: Duration,
+    /// Largest delay between reconnection attempts (the delay doubles up to this).
+    pub reconnect_interval_max: Duration,
+    /// How long a TCP connect may take before it is retried.
+    pub connect_timeout: Duration,
+    /// Routing id announced to peers (REQ, DEALER, ROUTER); 1 to 255 bytes, not starting with 0.
+    pub routing_id: Option<Bytes>,
+    /// Largest message accepted from a peer, all frames together.
+    pub max_message_size: u64,
+    /// Largest number of frames in one message from a peer.
+    pub max_frames: usize,
+    /// Time a peer has to complete greeting and handshake.
+    pub handshake_timeout: Duration,
+    /// Heartbeats (ZMTP 3.1 PING/PONG).
+    pub heartbeat: HeartbeatConfig,
+    /// Most connections this socket holds at once; further ones are refused.
+    pub max_connections: usize,
+    /// Most connections accepted from one source IP address.
+    pub max_connections_per_address: usize,
+    /// Most accepted connections still in their handshake.
+    pub max_handshakes: usize,
+    /// ROUTER: fail a send to an unknown routing id instead of dropping it.
+    pub router_mandatory: bool,
+    /// ROUTER: a new peer with an id already in use takes it over (otherwise it is refused).
+    pub router_handover: bool,
+    /// XPUB: pass every subscription to the application, not only new topics.
+    pub xpub_verbose: bool,
+    /// Security mechanism and authenticator.
+    pub security: Security,
+    /// Allow NULL or PLAIN on TCP addresses that are not loopback (cleartext on the network).
+    pub allow_plaintext: bool,
+    /// Extra properties announced in the handshake (names start with `X-`).
+    pub metadata: Metadata,
+}
+
+impl Default for SocketOptions {
+    fn default() -> SocketOptions {
+        SocketOptions {
+            sndhwm: DEFAULT_HWM,
+            rcvhwm: DEFAULT_HWM,
+            sndhwm_bytes: DEFAULT_HWM_BYTES,
+            rcvhwm_bytes: DEFAULT_HWM_BYTES,
+            linger: Duration::from_secs(5),
+            send_timeout: None,
+            recv_timeout: None,
+            reconnect_interval: Duration::from_millis(100),
+            reconnect_interval_max: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(10),
+            routing_id: None,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_frames: DEFAULT_MAX_FRAMES,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            heartbeat: HeartbeatConfig::default(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+            max_handshakes: DEFAULT_MAX_HANDSHAKES,
+            router_mandatory: false,
+            router_handover: false,
+            xpub_verbose: false,
+            security: Security::Null,
+            allow_plaintext: false,
+            metadata: Metadata::new(),
+        }
+    }
+}
+
+impl SocketOptions {
+    /// Checks ranges and combinations.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |s: &str| Err(Error::InvalidOption(s.to_owned()));
+        if self.sndhwm == 0 || self.rcvhwm == 0 || self.sndhwm_bytes == 0 || self.rcvhwm_bytes == 0
+        {
+            return bad("high-water marks must be at least 1 (there is no unlimited setting)");
+        }
+        if self.max_message_size == 0 || self.max_frames == 0 {
+            return bad("max message size and max frames must be at least 1");
+        }
+        if self.rcvhwm_bytes < 1024 {
+            return bad("receive high-water mark in bytes must be at least 1024");
+        }
+        if self.max_connections == 0
+            || self.max_handshakes == 0
+            || self.max_connections_per_address == 0
+        {
+            return bad("connection limits must be at least 1");
+        }
+        if self.handshake_timeout.is_zero() {
+            return bad("handshake timeout must be above zero");
+        }
+        if self.reconnect_interval.is_zero() {
+            return bad("reconnect interval must be above zero");
+        }
+        if self.reconnect_interval_max < self.reconnect_interval {
+            return bad("reconnect interval max must be at least the reconnect interval");
+        }
+        if let Some(hb) = self.heartbeat.interval {
+            if !hb.is_zero() && self.heartbeat.timeout.is_zero() {
+                return bad("heartbeat timeout must be above zero when heartbeats are on");
+            }
+        }
+        if let Some(id) = &self.routing_id {
+            if id.is_empty() || id.len() > 255 {
+                return bad("routing id must be 1 to 255 bytes");
+            }
+            if id[0] == 0 {
+                return bad("routing ids starting with a zero byte are reserved for generated ids");
+            }
+        }
+        for (name, _) in self.metadata.iter() {
+            if !name.starts_with("X-") && !name.starts_with("x-") {
+                return Err(Error::InvalidOption(format!(
+                    "metadata property {name:?} must start with X- (application properties)"
+                )));
+            }
+        }
+        self.security.validate()
+    }
+}

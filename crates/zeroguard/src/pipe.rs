@@ -1,0 +1,247 @@
+//! Per-peer pipes: bounded queues between a socket and one connection.
+//!
+//! Each direction is a [`Queue`] with a high-water mark in messages and in
+//! bytes. Whoever reads a queue is woken when it goes from empty to
+//! non-empty, whoever writes it when it drops from full to below its mark,
+//! so in steady state a busy queue costs no wake-ups at all. For an inproc
+//! connection one socket's outgoing queue is the other socket's incoming
+//! queue: messages move between threads without copying or I/O.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+use zeroguard_zmtp::Message;
+
+/// What travels through a pipe.
+#[derive(Debug, Clone)]
+pub(crate) enum Item {
+    /// An application message.
+    Msg(Message),
+    /// Ask the peer to send messages starting with this prefix.
+    Subscribe(Bytes),
+    /// Withdraw one such request.
+    Cancel(Bytes),
+}
+
+impl Item {
+    fn size(&self) -> usize {
+        match self {
+            Item::Msg(m) => m.payload_len(),
+            Item::Subscribe(t) | Item::Cancel(t) => t.len(),
+        }
+    }
+}
+
+/// Who to wake, and how: one dedicated task, or every waiting thread.
+#[derive(Debug, Clone)]
+pub(crate) struct Signal {
+    notify: Arc<Notify>,
+    all: bool,
+}
+
+impl Signal {
+    /// For a single consumer (a connection task): a wake-up is kept if nobody waits yet.
+    pub(crate) fn one(notify: Arc<Notify>) -> Signal {
+        Signal { notify, all: false }
+    }
+
+    /// For application threads, which register before they check.
+    pub(crate) fn all(notify: Arc<Notify>) -> Signal {
+        Signal { notify, all: true }
+    }
+
+    pub(crate) fn raise(&self) {
+        if self.all {
+            self.notify.notify_waiters();
+        } else {
+            self.notify.notify_one();
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    items: VecDeque<Item>,
+    bytes: usize,
+    closed: bool,
+}
+
+/// A bounded single-direction queue.
+#[derive(Debug)]
+pub(crate) struct Queue {
+    inner: Mutex<Inner>,
+    reader: Signal,
+    writer: Signal,
+    hwm_msgs: usize,
+    hwm_bytes: usize,
+}
+
+impl Queue {
+    pub(crate) fn new(
+        hwm_msgs: usize,
+        hwm_bytes: usize,
+        reader: Signal,
+        writer: Signal,
+    ) -> Arc<Queue> {
+        Arc::new(Queue {
+            inner: Mutex::new(Inner::default()),
+            reader,
+            writer,
+            hwm_msgs: hwm_msgs.max(1),
+            hwm_bytes: hwm_bytes.max(1),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding this lock cannot leave the queue inconsistent
+        // (every mutation is a single push/pop), so poisoning is ignored.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn full(&self, inner: &Inner) -> bool {
+        inner.items.len() >= self.hwm_msgs || inner.bytes >= self.hwm_bytes
+    }
+
+    /// Adds an item unless the queue is at its high-water mark or closed.
+    pub(crate) fn try_push(&self, item: Item) -> Result<(), Item> {
+        let mut inner = self.lock();
+        if inner.closed || self.full(&inner) {
+            return Err(item);
+        }
+        self.push_locked(&mut inner, item);
+        Ok(())
+    }
+
+    /// Adds an item even above the high-water mark (subscriptions, which must not be lost).
+    pub(crate) fn push_force(&self, item: Item) -> bool {
+        let mut inner = self.lock();
+        if inner.closed {
+            return false;
+        }
+        self.push_locked(&mut inner, item);
+        true
+    }
+
+    fn push_locked(&self, inner: &mut Inner, item: Item) {
+        let was_empty = inner.items.is_empty();
+        inner.bytes += item.size();
+        inner.items.push_back(item);
+        drop_guard_then(was_empty, &self.reader);
+    }
+
+    /// Takes the oldest item.
+    pub(crate) fn try_pop(&self) -> Option<Item> {
+        let mut inner = self.lock();
+        let was_full = self.full(&inner);
+        let item = inner.items.pop_front()?;
+        inner.bytes -= item.size();
+        let now_room = was_full && !self.full(&inner);
+        drop(inner);
+        if now_room {
+            self.writer.raise();
+        }
+        Some(item)
+    }
+
+    /// Moves up to `max_bytes` worth of items (at least one) into `out`.
+    pub(crate) fn pop_batch(&self, out: &mut Vec<Item>, max_bytes: usize) {
+        let mut inner = self.lock();
+        let was_full = self.full(&inner);
+        let mut taken = 0;
+        while let Some(item) = inner.items.pop_front() {
+            let size = item.size();
+            inner.bytes -= size;
+            taken += size + 16;
+            out.push(item);
+            if taken >= max_bytes {
+                break;
+            }
+        }
+        let now_room = was_full && !self.full(&inner);
+        drop(inner);
+        if now_room {
+            self.writer.raise();
+        }
+    }
+
+    /// Whether a push would succeed now.
+    pub(crate) fn has_room(&self) -> bool {
+        let inner = self.lock();
+        !inner.closed && !self.full(&inner)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.lock().items.is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().items.len()
+    }
+
+    /// Refuses further pushes; what is queued can still be read.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.reader.raise();
+        self.writer.raise();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Drops everything queued.
+    pub(crate) fn clear(&self) {
+        let mut inner = self.lock();
+        inner.items.clear();
+        inner.bytes = 0;
+        drop(inner);
+        self.writer.raise();
+    }
+}
+
+fn drop_guard_then(was_empty: bool, reader: &Signal) {
+    // Raising under the queue lock is fine: Notify never calls back into us.
+    if was_empty {
+        reader.raise();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(msgs: usize, bytes: usize) -> Arc<Queue> {
+        let n = Arc::new(Notify::new());
+        Queue::new(msgs, bytes, Signal::one(n.clone()), Signal::one(n))
+    }
+
+    #[test]
+    fn high_water_mark_in_messages_and_bytes() {
+        let q = queue(2, 1000);
+        assert!(q.try_push(Item::Msg(Message::from("a"))).is_ok());
+        assert!(q.try_push(Item::Msg(Message::from("b"))).is_ok());
+        assert!(q.try_push(Item::Msg(Message::from("c"))).is_err());
+        let q = queue(100, 10);
+        assert!(q.try_push(Item::Msg(Message::from(vec![0u8; 8]))).is_ok());
+        assert!(q.try_push(Item::Msg(Message::from(vec![0u8; 8]))).is_ok());
+        assert!(
+            q.try_push(Item::Msg(Message::from("x"))).is_err(),
+            "16 bytes >= 10"
+        );
+        assert!(q.try_pop().is_some());
+        assert!(q.has_room());
+    }
+
+    #[test]
+    fn closed_queue_refuses_but_drains() {
+        let q = queue(10, 1000);
+        assert!(q.try_push(Item::Msg(Message::from("a"))).is_ok());
+        q.close();
+        assert!(q.try_push(Item::Msg(Message::from("b"))).is_err());
+        assert!(!q.push_force(Item::Subscribe(Bytes::new())));
+        assert!(q.try_pop().is_some());
+        assert!(q.try_pop().is_none());
+    }
+}

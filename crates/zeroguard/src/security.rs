@@ -1,0 +1,140 @@
+//! Security configuration: the mechanism a socket speaks and, for servers,
+//! who judges the peers.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use zeroguard_zmtp::{AuthDecision, Credentials, MechanismConfig, MechanismKind};
+
+use crate::error::Error;
+
+/// What an authenticator is told about a peer.
+#[derive(Debug, Clone)]
+pub struct AuthContext {
+    /// The mechanism in use.
+    pub mechanism: MechanismKind,
+    /// What the peer presented.
+    pub credentials: Credentials,
+    /// The peer's IP address (TCP only).
+    pub address: Option<IpAddr>,
+    /// The endpoint the connection came through.
+    pub endpoint: String,
+}
+
+/// Decides whether a peer may connect.
+pub trait Authenticator: Send + Sync {
+    /// Judges one peer. Called on an I/O thread: answer promptly.
+    fn authenticate(&self, peer: &AuthContext) -> AuthDecision;
+}
+
+impl<F> Authenticator for F
+where
+    F: Fn(&AuthContext) -> AuthDecision + Send + Sync,
+{
+    fn authenticate(&self, peer: &AuthContext) -> AuthDecision {
+        self(peer)
+    }
+}
+
+/// A socket's security, chosen as one value when the socket is built.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub enum Security {
+    /// No authentication, no encryption. Refused on non-loopback TCP unless
+    /// `allow_plaintext` is set.
+    #[default]
+    Null,
+    /// NULL with every peer judged by an authenticator (by address).
+    NullAuthenticated(Arc<dyn Authenticator>),
+    /// PLAIN client (clear-text credentials).
+    PlainClient {
+        /// User name, at most 255 bytes.
+        username: Bytes,
+        /// Password, at most 255 bytes; wiped on drop.
+        password: zeroize::Zeroizing<Vec<u8>>,
+    },
+    /// PLAIN server: every client's credentials go to the authenticator.
+    PlainServer(Arc<dyn Authenticator>),
+}
+
+impl fmt::Debug for Security {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Security::Null => f.write_str("Null"),
+            Security::NullAuthenticated(_) => f.write_str("NullAuthenticated"),
+            Security::PlainClient { username, .. } => f
+                .debug_struct("PlainClient")
+                .field("username", &String::from_utf8_lossy(username))
+                .field("password", &"<redacted>")
+                .finish(),
+            Security::PlainServer(_) => f.write_str("PlainServer"),
+        }
+    }
+}
+
+impl Security {
+    /// NULL security.
+    pub fn null() -> Security {
+        Security::Null
+    }
+
+    /// A PLAIN client.
+    pub fn plain_client(username: impl Into<Bytes>, password: impl AsRef<[u8]>) -> Security {
+        Security::PlainClient {
+            username: username.into(),
+            password: zeroize::Zeroizing::new(password.as_ref().to_vec()),
+        }
+    }
+
+    /// A PLAIN server judging clients with `authenticator`.
+    pub fn plain_server(authenticator: impl Authenticator + 'static) -> Security {
+        Security::PlainServer(Arc::new(authenticator))
+    }
+
+    /// The mechanism.
+    pub fn mechanism(&self) -> MechanismKind {
+        match self {
+            Security::Null | Security::NullAuthenticated(_) => MechanismKind::Null,
+            Security::PlainClient { .. } | Security::PlainServer(_) => MechanismKind::Plain,
+        }
+    }
+
+    /// Whether traffic is readable by anyone on the path.
+    pub fn is_plaintext(&self) -> bool {
+        matches!(self.mechanism(), MechanismKind::Null | MechanismKind::Plain)
+    }
+
+    pub(crate) fn authenticator(&self) -> Option<&Arc<dyn Authenticator>> {
+        match self {
+            Security::NullAuthenticated(a) | Security::PlainServer(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if let Security::PlainClient { username, password } = self {
+            if username.len() > 255 || password.len() > 255 {
+                return Err(Error::InvalidOption(
+                    "PLAIN user name and password must each be at most 255 bytes".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn mechanism_config(&self) -> MechanismConfig {
+        match self {
+            Security::Null => MechanismConfig::Null {
+                authenticate: false,
+            },
+            Security::NullAuthenticated(_) => MechanismConfig::Null { authenticate: true },
+            Security::PlainClient { username, password } => MechanismConfig::PlainClient {
+                username: username.clone(),
+                password: password.clone(),
+            },
+            Security::PlainServer(_) => MechanismConfig::PlainServer,
+        }
+    }
+}

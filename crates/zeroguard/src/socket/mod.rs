@@ -1,0 +1,608 @@
+//! The socket core shared by every socket kind: the table of attached
+//! peers and their pipes, endpoints bound and connected, options, monitor
+//! and counters. What each kind does with its peers lives in `routing`;
+//! the typed public face in `api`.
+//!
+//! A peer is attached only once its handshake (and authentication) has
+//! completed, so a connection that never finishes its handshake can neither
+//! receive messages nor hold a place in load balancing (CVE-2020-15166).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{watch, Notify};
+use zeroguard_zmtp::{Message, SocketType};
+
+use crate::context::{Context, InprocEntry};
+use crate::endpoint::{Direction, Endpoint};
+use crate::error::{Error, Result};
+use crate::monitor::{Monitor, MonitorEvent, MonitorQueue};
+use crate::options::SocketOptions;
+use crate::pipe::{Item, Queue, Signal};
+use crate::subscriptions::Subscriptions;
+
+pub(crate) mod api;
+pub(crate) mod routing;
+
+/// Identifies an attached peer within one socket.
+pub(crate) type PeerId = u64;
+
+/// Subscriptions one subscriber may hold at a publisher; more are ignored.
+const MAX_SUBSCRIPTIONS_PER_PEER: usize = 100_000;
+
+/// One attached peer.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    pub(crate) id: PeerId,
+    /// Routing id (announced or generated), used by ROUTER.
+    pub(crate) routing_id: Bytes,
+    /// Messages to the peer.
+    pub(crate) out: Arc<Queue>,
+    /// Messages from the peer.
+    pub(crate) inq: Arc<Queue>,
+    /// What the peer subscribed to (PUB, XPUB).
+    pub(crate) subs: Subscriptions,
+    /// The connection is gone; only what is left in `inq` remains to be read.
+    pub(crate) detached: bool,
+    /// For inproc: the socket at the other end and our id there.
+    pub(crate) remote: Option<(Weak<SocketCore>, PeerId)>,
+}
+
+/// Per-kind routing state, guarded by one lock.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub(crate) peers: Vec<Peer>,
+    /// Next peer to try for round-robin sending.
+    pub(crate) rr: usize,
+    /// Next peer to try for fair-queued receiving.
+    pub(crate) fq: usize,
+    /// REQ: the peer whose reply we await.
+    pub(crate) req_awaiting: Option<PeerId>,
+    /// REP: where the reply to the last request goes, and its envelope.
+    pub(crate) rep_envelope: Option<(PeerId, Vec<Bytes>)>,
+    /// SUB, XSUB: our own subscriptions, replayed to every new peer.
+    pub(crate) own_subs: Subscriptions,
+    /// XPUB: the union of the peers' subscriptions.
+    pub(crate) all_subs: Subscriptions,
+    /// XPUB: subscription messages waiting for the application.
+    pub(crate) xpub_pending: std::collections::VecDeque<Message>,
+    /// ROUTER: routing id to peer.
+    pub(crate) by_id: HashMap<Bytes, PeerId>,
+    /// ROUTER: counter for generated ids.
+    pub(crate) next_generated: u32,
+}
+
+impl State {
+    pub(crate) fn peer(&self, id: PeerId) -> Option<&Peer> {
+        self.peers.iter().find(|p| p.id == id)
+    }
+
+    fn peer_mut(&mut self, id: PeerId) -> Option<&mut Peer> {
+        self.peers.iter_mut().find(|p| p.id == id)
+    }
+
+    /// Forgets detached peers that have nothing left to read.
+    pub(crate) fn reap(&mut self) {
+        let before = self.peers.len();
+        self.peers.retain(|p| !(p.detached && p.inq.is_empty()));
+        if self.peers.len() != before {
+            self.rr = 0;
+            self.fq = 0;
+        }
+    }
+}
+
+/// Counters of messages a socket did not deliver, by reason.
+#[derive(Debug, Default)]
+pub struct Statistics {
+    /// Dropped because a peer's queue was at its high-water mark (PUB, XPUB, ROUTER).
+    pub dropped_full: AtomicU64,
+    /// Dropped because no peer had the routing id (ROUTER).
+    pub dropped_unroutable: AtomicU64,
+    /// Dropped because the message lacked the envelope its socket type needs (REQ, REP).
+    pub dropped_malformed: AtomicU64,
+    /// Dropped because it did not match our subscriptions (SUB).
+    pub dropped_unsubscribed: AtomicU64,
+    /// Subscriptions ignored because a peer held too many.
+    pub dropped_subscriptions: AtomicU64,
+}
+
+/// A bound or connected endpoint, and the switch that stops its tasks.
+struct EndpointEntry {
+    given: String,
+    resolved: String,
+    stop: watch::Sender<bool>,
+    inproc_bound: Option<String>,
+}
+
+/// State shared by a socket's handles and its I/O tasks.
+pub(crate) struct SocketCore {
+    pub(crate) ctx: Context,
+    pub(crate) kind: SocketType,
+    options: RwLock<SocketOptions>,
+    state: Mutex<State>,
+    /// Raised when a peer's incoming queue gets a message, or XPUB gets a subscription.
+    pub(crate) readable: Arc<Notify>,
+    /// Raised when a peer's outgoing queue drops below its mark, or a peer attaches.
+    pub(crate) writable: Arc<Notify>,
+    closed: AtomicBool,
+    monitors: Mutex<Vec<Arc<MonitorQueue>>>,
+    pub(crate) stats: Statistics,
+    next_peer: AtomicU64,
+    endpoints: Mutex<Vec<EndpointEntry>>,
+    pub(crate) connections: AtomicUsize,
+    pub(crate) handshakes: AtomicUsize,
+    pub(crate) per_address: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl std::fmt::Debug for SocketCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for SocketCore {
+    fn drop(&mut self) {
+        for m in self
+            .monitors
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            m.close();
+        }
+    }
+}
+
+impl SocketCore {
+    pub(crate) fn new(
+        ctx: &Context,
+        kind: SocketType,
+        options: SocketOptions,
+    ) -> Result<Arc<SocketCore>> {
+        options.validate()?;
+        let core = Arc::new(SocketCore {
+            ctx: ctx.clone(),
+            kind,
+            options: RwLock::new(options),
+            state: Mutex::new(State::default()),
+            readable: Arc::new(Notify::new()),
+            writable: Arc::new(Notify::new()),
+            closed: AtomicBool::new(false),
+            monitors: Mutex::new(Vec::new()),
+            stats: Statistics::default(),
+            next_peer: AtomicU64::new(1),
+            endpoints: Mutex::new(Vec::new()),
+            connections: AtomicUsize::new(0),
+            handshakes: AtomicUsize::new(0),
+            per_address: Mutex::new(HashMap::new()),
+        });
+        ctx.register(&core);
+        Ok(core)
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A snapshot of the options (used when a connection starts).
+    pub(crate) fn options(&self) -> SocketOptions {
+        self.options
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_options(&self, options: SocketOptions) -> Result<()> {
+        options.validate()?;
+        *self.options.write().unwrap_or_else(|p| p.into_inner()) = options;
+        Ok(())
+    }
+
+    pub(crate) fn linger(&self) -> Duration {
+        self.options
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .linger
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn emit(&self, event: MonitorEvent) {
+        let monitors = self.monitors.lock().unwrap_or_else(|p| p.into_inner());
+        for m in monitors.iter() {
+            m.push(event.clone());
+        }
+    }
+
+    pub(crate) fn monitor(&self) -> Monitor {
+        let queue = Arc::new(MonitorQueue::default());
+        self.monitors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(queue.clone());
+        Monitor { queue }
+    }
+
+    pub(crate) fn next_peer_id(&self) -> PeerId {
+        self.next_peer.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Queues for a new peer: `out` read by `out_reader`, `inq` written by `in_writer`.
+    pub(crate) fn new_pipes(
+        &self,
+        out_reader: Signal,
+        in_writer: Signal,
+        opts: &SocketOptions,
+    ) -> (Arc<Queue>, Arc<Queue>) {
+        let out = Queue::new(
+            opts.sndhwm,
+            opts.sndhwm_bytes,
+            out_reader,
+            Signal::all(self.writable.clone()),
+        );
+        let inq = Queue::new(
+            opts.rcvhwm,
+            opts.rcvhwm_bytes,
+            Signal::all(self.readable.clone()),
+            in_writer,
+        );
+        (out, inq)
+    }
+
+    /// Adds a peer whose handshake is complete. Returns the refusal reason if
+    /// this socket cannot take it (PAIR already paired, ROUTER id in use).
+    pub(crate) fn attach(
+        &self,
+        id: PeerId,
+        announced_id: Option<Bytes>,
+        out: Arc<Queue>,
+        inq: Arc<Queue>,
+        remote: Option<(Weak<SocketCore>, PeerId)>,
+    ) -> std::result::Result<(), String> {
+        if self.is_closed() {
+            return Err("socket is closed".into());
+        }
+        let mut state = self.lock();
+        state.reap();
+        let live = state.peers.iter().filter(|p| !p.detached).count();
+        if matches!(self.kind, SocketType::Pair | SocketType::Channel) && live > 0 {
+            return Err("a PAIR socket takes only one peer".into());
+        }
+        let mut routing_id = Bytes::new();
+        if self.kind == SocketType::Router {
+            let options = self.options();
+            match announced_id.filter(|id| !id.is_empty()) {
+                Some(wanted) => {
+                    if let Some(&holder) = state.by_id.get(&wanted) {
+                        if !options.router_handover {
+                            return Err("routing id already in use by another peer".into());
+                        }
+                        self.detach_locked(&mut state, holder);
+                    }
+                    routing_id = wanted;
+                }
+                None => loop {
+                    // libzmq's scheme: a zero byte, then a 32-bit counter.
+                    state.next_generated = state.next_generated.wrapping_add(1);
+                    let mut generated = vec![0u8];
+                    generated.extend_from_slice(&state.next_generated.to_be_bytes());
+                    let generated = Bytes::from(generated);
+                    if !state.by_id.contains_key(&generated) {
+                        routing_id = generated;
+                        break;
+                    }
+                },
+            }
+            state.by_id.insert(routing_id.clone(), id);
+        }
+        if matches!(self.kind, SocketType::Sub | SocketType::XSub) {
+            for topic in state.own_subs.topics() {
+                for _ in 0..state.own_subs.count(topic) {
+                    send_subscription(&out, remote.as_ref(), id, topic.clone(), true);
+                }
+            }
+        }
+        state.peers.push(Peer {
+            id,
+            routing_id,
+            out,
+            inq,
+            subs: Subscriptions::default(),
+            detached: false,
+            remote,
+        });
+        drop(state);
+        run_deferred_detaches();
+        run_deferred_subscriptions();
+        self.writable.notify_waiters();
+        Ok(())
+    }
+
+    /// The connection of a peer is gone.
+    pub(crate) fn detach(&self, id: PeerId) {
+        let mut state = self.lock();
+        self.detach_locked(&mut state, id);
+        drop(state);
+        run_deferred_detaches();
+        self.readable.notify_waiters();
+        self.writable.notify_waiters();
+    }
+
+    fn detach_locked(&self, state: &mut State, id: PeerId) {
+        let Some(peer) = state.peer_mut(id) else {
+            return;
+        };
+        if peer.detached {
+            return;
+        }
+        peer.detached = true;
+        peer.out.close();
+        peer.out.clear();
+        peer.inq.close();
+        let routing_id = peer.routing_id.clone();
+        let subs = std::mem::take(&mut peer.subs);
+        let remote = peer.remote.clone();
+        if state.by_id.get(&routing_id) == Some(&id) {
+            state.by_id.remove(&routing_id);
+        }
+        if self.kind == SocketType::XPub {
+            for topic in subs.topics() {
+                for _ in 0..subs.count(topic) {
+                    if state.all_subs.remove(topic) {
+                        state
+                            .xpub_pending
+                            .push_back(subscription_message(false, topic));
+                    }
+                }
+            }
+        }
+        if let Some((remote, remote_id)) = remote {
+            if let Some(remote) = remote.upgrade() {
+                // The far side is detached once our lock is released: never
+                // hold two sockets' locks at once.
+                DETACH_LATER.with(|later| later.borrow_mut().push((remote, remote_id)));
+            }
+        }
+        state.reap();
+    }
+
+    /// A peer subscribed (or cancelled): PUB and XPUB keep it per peer.
+    pub(crate) fn on_subscription(&self, id: PeerId, topic: Bytes, subscribe: bool) {
+        if !self.kind.accepts_subscriptions() {
+            return;
+        }
+        let verbose = self.kind == SocketType::XPub && self.options().xpub_verbose;
+        let mut state = self.lock();
+        let Some(peer) = state.peer_mut(id) else {
+            return;
+        };
+        if subscribe {
+            if peer.subs.len() >= MAX_SUBSCRIPTIONS_PER_PEER {
+                self.stats
+                    .dropped_subscriptions
+                    .fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            peer.subs.add(topic.clone());
+        } else if peer.subs.count(&topic) > 0 {
+            peer.subs.remove(&topic);
+        } else {
+            // Cancelling what was never subscribed changes nothing.
+            return;
+        }
+        if self.kind != SocketType::XPub {
+            return;
+        }
+        let notify = if subscribe {
+            state.all_subs.add(topic.clone()) || verbose
+        } else {
+            state.all_subs.remove(&topic)
+        };
+        if notify {
+            let m = subscription_message(subscribe, &topic);
+            let limit = self.options().rcvhwm;
+            if state.xpub_pending.len() >= limit {
+                self.stats
+                    .dropped_subscriptions
+                    .fetch_add(1, Ordering::Relaxed);
+            } else {
+                state.xpub_pending.push_back(m);
+            }
+            drop(state);
+            self.readable.notify_waiters();
+        }
+    }
+
+    /// Stops every endpoint and connection; queued messages get `linger` to leave.
+    pub(crate) fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let entries: Vec<EndpointEntry> =
+            std::mem::take(&mut *self.endpoints.lock().unwrap_or_else(|p| p.into_inner()));
+        for e in &entries {
+            let _ = e.stop.send(true);
+            if let Some(name) = &e.inproc_bound {
+                self.unregister_inproc(name);
+            }
+        }
+        // Inproc peers have no task to notice the close: detach both ends now.
+        let inproc: Vec<PeerId> = self
+            .lock()
+            .peers
+            .iter()
+            .filter(|p| p.remote.is_some())
+            .map(|p| p.id)
+            .collect();
+        for id in inproc {
+            self.detach(id);
+        }
+        run_deferred_detaches();
+        self.readable.notify_waiters();
+        self.writable.notify_waiters();
+    }
+
+    /// Registers an endpoint; returns the switch its tasks watch.
+    pub(crate) fn add_endpoint(
+        &self,
+        given: &str,
+        resolved: &str,
+        inproc_bound: Option<String>,
+    ) -> watch::Receiver<bool> {
+        let (stop, rx) = watch::channel(false);
+        self.endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(EndpointEntry {
+                given: given.to_owned(),
+                resolved: resolved.to_owned(),
+                stop,
+                inproc_bound,
+            });
+        rx
+    }
+
+    /// Stops the tasks of a bound or connected endpoint (by the string given or the resolved one).
+    pub(crate) fn remove_endpoint(&self, endpoint: &str) -> Result<()> {
+        let mut entries = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(pos) = entries
+            .iter()
+            .position(|e| e.given == endpoint || e.resolved == endpoint)
+        else {
+            return Err(Error::UnknownEndpoint(endpoint.to_owned()));
+        };
+        let entry = entries.remove(pos);
+        drop(entries);
+        let _ = entry.stop.send(true);
+        if let Some(name) = &entry.inproc_bound {
+            self.unregister_inproc(name);
+        }
+        Ok(())
+    }
+
+    /// Endpoints as resolved (bound port filled in), in the order they were added.
+    pub(crate) fn endpoints(&self) -> Vec<String> {
+        self.endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|e| e.resolved.clone())
+            .collect()
+    }
+
+    fn unregister_inproc(&self, name: &str) {
+        let mut reg = self
+            .ctx
+            .inner
+            .inproc
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(InprocEntry::Bound(w)) = reg.get(name) {
+            if std::ptr::eq(w.as_ptr(), self) {
+                reg.remove(name);
+            }
+        }
+    }
+
+    /// Checks the endpoint against the security policy: no cleartext on the network by accident.
+    pub(crate) fn check_endpoint_policy(&self, endpoint: &Endpoint, given: &str) -> Result<()> {
+        let options = self.options();
+        if matches!(endpoint, Endpoint::Tcp { .. })
+            && !endpoint.is_loopback()
+            && options.security.is_plaintext()
+            && !options.allow_plaintext
+        {
+            return Err(Error::InvalidEndpoint {
+                endpoint: given.to_owned(),
+                reason: format!(
+                    "{} security sends everything in clear text and this address is not loopback; \
+                     use CURVE, or set allow_plaintext (CLI: --allow-plaintext) to accept that",
+                    options.security.mechanism()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn parse_endpoint(&self, given: &str, direction: Direction) -> Result<Endpoint> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let endpoint = Endpoint::parse(given, direction)?;
+        self.check_endpoint_policy(&endpoint, given)?;
+        Ok(endpoint)
+    }
+}
+
+/// The message XPUB delivers for a subscription (1) or cancellation (0).
+pub(crate) fn subscription_message(subscribe: bool, topic: &[u8]) -> Message {
+    let mut m = Vec::with_capacity(topic.len() + 1);
+    m.push(u8::from(subscribe));
+    m.extend_from_slice(topic);
+    Message::from(m)
+}
+
+thread_local! {
+    /// Inproc detaches of the far side, run after our lock is released.
+    static DETACH_LATER: std::cell::RefCell<Vec<(Arc<SocketCore>, PeerId)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+pub(crate) fn run_deferred_detaches() {
+    loop {
+        let batch: Vec<(Arc<SocketCore>, PeerId)> =
+            DETACH_LATER.with(|l| std::mem::take(&mut *l.borrow_mut()));
+        if batch.is_empty() {
+            return;
+        }
+        for (core, id) in batch {
+            core.detach(id);
+        }
+    }
+}
+
+/// Sends a subscription to one peer: through its pipe, or straight to the
+/// publisher for an inproc peer (which has no connection task to decode it).
+pub(crate) fn send_subscription(
+    out: &Arc<Queue>,
+    remote: Option<&(Weak<SocketCore>, PeerId)>,
+    _id: PeerId,
+    topic: Bytes,
+    subscribe: bool,
+) {
+    match remote {
+        Some((core, remote_id)) => {
+            if let Some(core) = core.upgrade() {
+                DEFER_SUBS.with(|d| d.borrow_mut().push((core, *remote_id, topic, subscribe)));
+            }
+        }
+        None => {
+            let item = if subscribe {
+                Item::Subscribe(topic)
+            } else {
+                Item::Cancel(topic)
+            };
+            out.push_force(item);
+        }
+    }
+}
+
+thread_local! {
+    /// Inproc subscriptions, delivered after our lock is released.
+    static DEFER_SUBS: std::cell::RefCell<Vec<(Arc<SocketCore>, PeerId, Bytes, bool)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+pub(crate) fn run_deferred_subscriptions() {
+    let batch: Vec<_> = DEFER_SUBS.with(|d| std::mem::take(&mut *d.borrow_mut()));
+    for (core, id, topic, subscribe) in batch {
+        core.on_subscription(id, topic, subscribe);
+    }
+}

@@ -1,0 +1,392 @@
+//! What each socket kind does with its peers (RFC 28 to 31, libzmq's socket docs):
+//!
+//! - round-robin sending over peers with room (PUSH, DEALER, PAIR, REQ);
+//! - fair-queued receiving (PULL, DEALER, PAIR, SUB, XSUB, ROUTER, REP, XPUB);
+//! - fan-out with prefix matching, dropping only for the subscriber whose
+//!   queue is full (PUB, XPUB);
+//! - routing by id (ROUTER), reply envelopes (REP), strict alternation (REQ).
+//!
+//! Every message a kind drops is counted in [`Statistics`](super::Statistics).
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use zeroguard_zmtp::{Message, SocketType};
+
+use super::{run_deferred_subscriptions, send_subscription, PeerId, SocketCore, State};
+use crate::error::{Error, Result};
+use crate::pipe::Item;
+
+/// The result of one attempt to send.
+pub(crate) enum SendOutcome {
+    /// Queued (or dropped by design, and counted).
+    Done,
+    /// No peer can take it now; try again when the socket becomes writable.
+    WouldBlock(Message),
+}
+
+/// Queues `msg` to the next peer with room, round-robin.
+fn round_robin(state: &mut State, msg: Message) -> std::result::Result<PeerId, Message> {
+    let n = state.peers.len();
+    let mut item = Item::Msg(msg);
+    for i in 0..n {
+        let idx = (state.rr + i) % n;
+        let peer = &state.peers[idx];
+        if peer.detached {
+            continue;
+        }
+        match peer.out.try_push(item) {
+            Ok(()) => {
+                state.rr = idx + 1;
+                return Ok(peer.id);
+            }
+            Err(back) => item = back,
+        }
+    }
+    match item {
+        Item::Msg(m) => Err(m),
+        Item::Subscribe(_) | Item::Cancel(_) => Err(Message::new()),
+    }
+}
+
+/// Takes the next message from the peers in turn.
+fn fair_queue(state: &mut State) -> Option<(PeerId, Bytes, Message)> {
+    let n = state.peers.len();
+    for i in 0..n {
+        let idx = (state.fq + i) % n;
+        let peer = &state.peers[idx];
+        if let Some(Item::Msg(m)) = peer.inq.try_pop() {
+            state.fq = idx + 1;
+            return Some((peer.id, peer.routing_id.clone(), m));
+        }
+    }
+    state.reap();
+    None
+}
+
+fn is_subscription_message(msg: &Message) -> Option<(bool, Bytes)> {
+    if msg.len() != 1 {
+        return None;
+    }
+    let frame = msg.first()?;
+    match frame.first() {
+        Some(1) => Some((true, frame.slice(1..))),
+        Some(0) => Some((false, frame.slice(1..))),
+        _ => None,
+    }
+}
+
+impl SocketCore {
+    /// One attempt to send, by the rules of this socket's kind.
+    pub(crate) fn try_send(&self, mut msg: Message) -> Result<SendOutcome> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        if msg.is_empty() {
+            return Err(Error::InvalidMessage("a message needs at least one frame"));
+        }
+        let mut state = self.lock();
+        match self.kind {
+            SocketType::Push | SocketType::Dealer | SocketType::Pair => {
+                match round_robin(&mut state, msg) {
+                    Ok(_) => Ok(SendOutcome::Done),
+                    Err(m) => Ok(SendOutcome::WouldBlock(m)),
+                }
+            }
+            SocketType::Req => {
+                if state.req_awaiting.is_some() {
+                    return Err(Error::InvalidState(
+                        "a REQ socket must receive the reply before it sends another request",
+                    ));
+                }
+                msg.push_front(Bytes::new());
+                match round_robin(&mut state, msg) {
+                    Ok(peer) => {
+                        state.req_awaiting = Some(peer);
+                        Ok(SendOutcome::Done)
+                    }
+                    Err(mut m) => {
+                        m.pop_front();
+                        Ok(SendOutcome::WouldBlock(m))
+                    }
+                }
+            }
+            SocketType::Rep => {
+                let Some((peer, envelope)) = state.rep_envelope.take() else {
+                    return Err(Error::InvalidState(
+                        "a REP socket must receive a request before it sends a reply",
+                    ));
+                };
+                let mut frames = envelope;
+                frames.extend(msg.into_frames());
+                // A reply to a peer that left, or whose queue is full, is dropped (as libzmq).
+                let queued = state
+                    .peer(peer)
+                    .filter(|p| !p.detached)
+                    .is_some_and(|p| p.out.try_push(Item::Msg(Message::from(frames))).is_ok());
+                if !queued {
+                    self.stats.dropped_full.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(SendOutcome::Done)
+            }
+            SocketType::Router => {
+                let Some(id) = msg.pop_front() else {
+                    return Err(Error::InvalidMessage(
+                        "a ROUTER message starts with the routing id frame",
+                    ));
+                };
+                if msg.is_empty() {
+                    return Err(Error::InvalidMessage(
+                        "a ROUTER message needs frames after the routing id",
+                    ));
+                }
+                let mandatory = self.options().router_mandatory;
+                let target = state
+                    .by_id
+                    .get(&id)
+                    .and_then(|&pid| state.peer(pid))
+                    .filter(|p| !p.detached);
+                match target {
+                    None if mandatory => Err(Error::HostUnreachable(id)),
+                    None => {
+                        self.stats
+                            .dropped_unroutable
+                            .fetch_add(1, Ordering::Relaxed);
+                        Ok(SendOutcome::Done)
+                    }
+                    Some(peer) => match peer.out.try_push(Item::Msg(msg)) {
+                        Ok(()) => Ok(SendOutcome::Done),
+                        Err(Item::Msg(mut back)) if mandatory => {
+                            back.push_front(id);
+                            Ok(SendOutcome::WouldBlock(back))
+                        }
+                        Err(_) => {
+                            self.stats.dropped_full.fetch_add(1, Ordering::Relaxed);
+                            Ok(SendOutcome::Done)
+                        }
+                    },
+                }
+            }
+            SocketType::Pub | SocketType::XPub => {
+                let first = msg.first().cloned().unwrap_or_default();
+                for peer in state.peers.iter().filter(|p| !p.detached) {
+                    if peer.subs.matches(&first)
+                        && peer.out.try_push(Item::Msg(msg.clone())).is_err()
+                    {
+                        // Only this subscriber misses the message; the others are unaffected.
+                        self.stats.dropped_full.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Ok(SendOutcome::Done)
+            }
+            SocketType::XSub => {
+                if let Some((subscribe, topic)) = is_subscription_message(&msg) {
+                    self.update_own_subscriptions(&mut state, topic, subscribe);
+                    drop(state);
+                    run_deferred_subscriptions();
+                    return Ok(SendOutcome::Done);
+                }
+                for peer in state.peers.iter().filter(|p| !p.detached) {
+                    if peer.out.try_push(Item::Msg(msg.clone())).is_err() {
+                        self.stats.dropped_full.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Ok(SendOutcome::Done)
+            }
+            _ => Err(Error::InvalidState("this socket type cannot send")),
+        }
+    }
+
+    /// One attempt to receive, by the rules of this socket's kind.
+    pub(crate) fn try_recv(&self) -> Result<Option<Message>> {
+        let mut state = self.lock();
+        let result = match self.kind {
+            SocketType::Pull | SocketType::Dealer | SocketType::Pair | SocketType::XSub => {
+                Ok(fair_queue(&mut state).map(|(_, _, m)| m))
+            }
+            SocketType::Sub => loop {
+                let Some((_, _, m)) = fair_queue(&mut state) else {
+                    break Ok(None);
+                };
+                let first = m.first().map(|f| &f[..]).unwrap_or_default();
+                if state.own_subs.matches(first) {
+                    break Ok(Some(m));
+                }
+                self.stats
+                    .dropped_unsubscribed
+                    .fetch_add(1, Ordering::Relaxed);
+            },
+            SocketType::Router => Ok(fair_queue(&mut state).map(|(_, id, mut m)| {
+                m.push_front(id);
+                m
+            })),
+            SocketType::Rep => {
+                if state.rep_envelope.is_some() {
+                    return Err(Error::InvalidState(
+                        "a REP socket must send its reply before it receives the next request",
+                    ));
+                }
+                loop {
+                    let Some((peer, _, m)) = fair_queue(&mut state) else {
+                        break Ok(None);
+                    };
+                    let mut frames = m.into_frames();
+                    let Some(delimiter) = frames.iter().position(Bytes::is_empty) else {
+                        self.stats.dropped_malformed.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    };
+                    let body = frames.split_off(delimiter + 1);
+                    if body.is_empty() {
+                        self.stats.dropped_malformed.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    state.rep_envelope = Some((peer, frames));
+                    break Ok(Some(Message::from(body)));
+                }
+            }
+            SocketType::Req => {
+                let Some(awaited) = state.req_awaiting else {
+                    return Err(Error::InvalidState(
+                        "a REQ socket must send a request before it receives",
+                    ));
+                };
+                // Replies from anyone else are stale: drop them so their senders are not stalled.
+                for peer in state.peers.iter().filter(|p| p.id != awaited) {
+                    while peer.inq.try_pop().is_some() {
+                        self.stats.dropped_malformed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                loop {
+                    let Some(peer) = state.peer(awaited) else {
+                        state.req_awaiting = None;
+                        break Err(Error::InvalidState(
+                            "the peer that took the request disconnected before replying; send it again",
+                        ));
+                    };
+                    match peer.inq.try_pop() {
+                        Some(Item::Msg(mut m)) => {
+                            if m.first().is_some_and(|f| f.is_empty()) && m.len() > 1 {
+                                m.pop_front();
+                                state.req_awaiting = None;
+                                break Ok(Some(m));
+                            }
+                            self.stats.dropped_malformed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Some(_) => {}
+                        None if peer.detached => {
+                            state.req_awaiting = None;
+                            state.reap();
+                            break Err(Error::InvalidState(
+                                "the peer that took the request disconnected before replying; send it again",
+                            ));
+                        }
+                        None => break Ok(None),
+                    }
+                }
+            }
+            SocketType::XPub => {
+                if let Some(m) = state.xpub_pending.pop_front() {
+                    Ok(Some(m))
+                } else {
+                    Ok(fair_queue(&mut state).map(|(_, _, m)| m))
+                }
+            }
+            _ => Err(Error::InvalidState("this socket type cannot receive")),
+        };
+        if matches!(result, Ok(None)) && self.is_closed() {
+            return Err(Error::Closed);
+        }
+        result
+    }
+
+    /// SUB/XSUB: adds or removes one of our subscriptions and tells every peer.
+    fn update_own_subscriptions(&self, state: &mut State, topic: Bytes, subscribe: bool) {
+        if subscribe {
+            state.own_subs.add(topic.clone());
+        } else if state.own_subs.count(&topic) > 0 {
+            state.own_subs.remove(&topic);
+        } else {
+            return;
+        }
+        for peer in state.peers.iter().filter(|p| !p.detached) {
+            send_subscription(
+                &peer.out,
+                peer.remote.as_ref(),
+                peer.id,
+                topic.clone(),
+                subscribe,
+            );
+        }
+    }
+
+    /// SUB: subscribe or unsubscribe.
+    pub(crate) fn subscribe(&self, topic: Bytes, subscribe: bool) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let mut state = self.lock();
+        self.update_own_subscriptions(&mut state, topic, subscribe);
+        drop(state);
+        run_deferred_subscriptions();
+        Ok(())
+    }
+
+    /// Waits until a message is sent (or the socket closes).
+    pub(crate) async fn send_async(&self, msg: Message) -> Result<()> {
+        let mut msg = msg;
+        loop {
+            let notified = self.writable.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            match self.try_send(msg)? {
+                SendOutcome::Done => return Ok(()),
+                SendOutcome::WouldBlock(back) => msg = back,
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until a message arrives (or the socket closes).
+    pub(crate) async fn recv_async(&self) -> Result<Message> {
+        loop {
+            let notified = self.readable.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(m) = self.try_recv()? {
+                return Ok(m);
+            }
+            notified.await;
+        }
+    }
+
+    /// Whether a message is ready to be received (for pollers).
+    pub(crate) fn has_input(&self) -> bool {
+        let state = self.lock();
+        if self.kind == SocketType::XPub && !state.xpub_pending.is_empty() {
+            return true;
+        }
+        match self.kind {
+            SocketType::Req => state
+                .req_awaiting
+                .and_then(|id| state.peer(id))
+                .is_some_and(|p| !p.inq.is_empty() || p.detached),
+            SocketType::Pub => false,
+            _ => state.peers.iter().any(|p| !p.inq.is_empty()),
+        }
+    }
+
+    /// Whether a send would not block (for pollers).
+    pub(crate) fn can_send(&self) -> bool {
+        let state = self.lock();
+        match self.kind {
+            SocketType::Pub | SocketType::XPub | SocketType::XSub | SocketType::Router => true,
+            SocketType::Rep => state.rep_envelope.is_some(),
+            SocketType::Req => {
+                state.req_awaiting.is_none()
+                    && state.peers.iter().any(|p| !p.detached && p.out.has_room())
+            }
+            SocketType::Sub | SocketType::Pull => false,
+            _ => state.peers.iter().any(|p| !p.detached && p.out.has_room()),
+        }
+    }
+}

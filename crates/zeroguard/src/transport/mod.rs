@@ -1,0 +1,203 @@
+//! Transports: how a socket binds and connects.
+//!
+//! `tcp` and `ipc` share one accept loop, which enforces the connection
+//! limits before a single byte is read, and one reconnecting connector with
+//! back-off. `inproc` joins two sockets' pipes directly: no task, no I/O,
+//! no copy.
+
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
+
+use crate::endpoint::Endpoint;
+use crate::engine::{self, EngineParams, Stream};
+use crate::error::Result;
+use crate::monitor::MonitorEvent;
+use crate::socket::SocketCore;
+
+pub(crate) mod inproc;
+pub(crate) mod ipc;
+pub(crate) mod tcp;
+
+/// A listening socket of either stream transport.
+pub(crate) enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, std::path::PathBuf),
+}
+
+impl Listener {
+    async fn accept(&self) -> std::io::Result<(Stream, String, Option<IpAddr>)> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, addr) = l.accept().await?;
+                s.set_nodelay(true)?;
+                Ok((Stream::Tcp(s), addr.to_string(), Some(addr.ip())))
+            }
+            Listener::Unix(l, path) => {
+                let (s, _) = l.accept().await?;
+                Ok((Stream::Unix(s), path.display().to_string(), None))
+            }
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Unix(_, path) = self {
+            // The socket file is ours; leave no stale file behind.
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Binds `endpoint`; returns the resolved endpoint (with the real port).
+pub(crate) fn bind(core: &Arc<SocketCore>, endpoint: Endpoint, given: &str) -> Result<String> {
+    match endpoint {
+        Endpoint::Tcp { .. } => tcp::bind(core, &endpoint, given),
+        Endpoint::Ipc(path) => ipc::bind(core, &path, given),
+        Endpoint::Inproc(name) => inproc::bind(core, &name, given),
+    }
+}
+
+/// Connects to `endpoint` (in the background, reconnecting as needed).
+pub(crate) fn connect(core: &Arc<SocketCore>, endpoint: Endpoint, given: &str) -> Result<()> {
+    match endpoint {
+        Endpoint::Tcp { .. } | Endpoint::Ipc(_) => {
+            let stop = core.add_endpoint(given, &endpoint.to_string(), None);
+            let core2 = core.clone();
+            core.ctx.spawn(connect_loop(core2, endpoint, stop));
+            Ok(())
+        }
+        Endpoint::Inproc(name) => inproc::connect(core, &name, given),
+    }
+}
+
+/// Starts the accept loop of a bound listener.
+pub(crate) fn start_listener(
+    core: &Arc<SocketCore>,
+    listener: Listener,
+    given: &str,
+    resolved: String,
+) {
+    let stop = core.add_endpoint(given, &resolved, None);
+    core.emit(MonitorEvent::Listening {
+        endpoint: resolved.clone(),
+    });
+    core.ctx
+        .spawn(accept_loop(core.clone(), listener, resolved, stop));
+}
+
+async fn accept_loop(
+    core: Arc<SocketCore>,
+    listener: Listener,
+    endpoint: String,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = stop.changed() => break,
+        };
+        let (stream, peer, address) = match accepted {
+            Ok(a) => a,
+            Err(_) => {
+                // Out of descriptors and the like: pause rather than spin.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let options = core.options();
+        let refusal = if core.connections.load(Ordering::Acquire) >= options.max_connections {
+            Some("max connections reached")
+        } else if core.handshakes.load(Ordering::Acquire) >= options.max_handshakes {
+            Some("max handshakes in progress reached")
+        } else if address.is_some_and(|ip| {
+            core.per_address
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&ip)
+                .copied()
+                .unwrap_or(0)
+                >= options.max_connections_per_address
+        }) {
+            Some("max connections from this address reached")
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            drop(stream);
+            core.emit(MonitorEvent::AcceptRefused {
+                endpoint: endpoint.clone(),
+                reason: reason.to_owned(),
+            });
+            continue;
+        }
+        core.emit(MonitorEvent::Accepted {
+            endpoint: endpoint.clone(),
+            peer,
+        });
+        let params = EngineParams {
+            core: core.clone(),
+            endpoint: endpoint.clone(),
+            peer_address: address,
+            stop: stop.clone(),
+        };
+        core.ctx.spawn(async move {
+            engine::run(stream, params).await;
+        });
+    }
+    core.emit(MonitorEvent::Closed { endpoint });
+}
+
+async fn connect_loop(core: Arc<SocketCore>, endpoint: Endpoint, mut stop: watch::Receiver<bool>) {
+    let name = endpoint.to_string();
+    let options = core.options();
+    let mut delay = options.reconnect_interval;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let attempt = async {
+            match &endpoint {
+                Endpoint::Tcp { .. } => tcp::connect_stream(&endpoint).await,
+                Endpoint::Ipc(path) => ipc::connect_stream(path).await,
+                Endpoint::Inproc(_) => Err(std::io::Error::other("inproc has no stream")),
+            }
+        };
+        let connected = tokio::select! {
+            r = tokio::time::timeout(options.connect_timeout, attempt) => r.ok().and_then(|r| r.ok()),
+            _ = stop.changed() => return,
+        };
+        if let Some((stream, address)) = connected {
+            core.emit(MonitorEvent::Connected {
+                endpoint: name.clone(),
+            });
+            let params = EngineParams {
+                core: core.clone(),
+                endpoint: name.clone(),
+                peer_address: address,
+                stop: stop.clone(),
+            };
+            let outcome = engine::run(stream, params).await;
+            if outcome.handshake_done {
+                delay = options.reconnect_interval;
+            }
+        }
+        if *stop.borrow() || core.is_closed() {
+            return;
+        }
+        core.emit(MonitorEvent::ConnectRetried {
+            endpoint: name.clone(),
+            retry_in: delay,
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.changed() => return,
+        }
+        delay = (delay * 2).min(options.reconnect_interval_max);
+    }
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""A libzmq peer (through pyzmq) driven by a JSON plan, for interop tests.
+
+argv[1] is the plan (or @FILE holding it): {"type": "PULL", "bind": EP | "connect": EP,
+"options": {...}, "steps": [...]}. Frames travel as hex strings. Steps:
+  ["recv", N]            receive N messages, print each as {"msg": [hex...]}
+  ["send", [[hex...]...]] send each message
+  ["echo", N]            receive N messages and send each back
+  ["subscribe", hex]     SUB: subscribe
+  ["sleep", ms]
+  ["wait_line"]          wait for a line on stdin (the test says go)
+Prints {"endpoint": ...} after binding, {"done": true} at the end.
+Exits 3 on a receive timeout (10 s), 1 on bad input."""
+import json, sys, time
+import zmq
+
+def out(obj):
+    print(json.dumps(obj), flush=True)
+
+arg = sys.argv[1]
+if arg.startswith("@"):  # large plans come in a file: argv has a size limit
+    with open(arg[1:]) as f:
+        arg = f.read()
+plan = json.loads(arg)
+ctx = zmq.Context()
+sock = ctx.socket(getattr(zmq, plan["type"]))
+sock.setsockopt(zmq.LINGER, 2000)
+sock.setsockopt(zmq.RCVTIMEO, plan.get("timeout_ms", 10000))
+for name, value in plan.get("options", {}).items():
+    if isinstance(value, str):
+        value = bytes.fromhex(value)
+    sock.setsockopt(getattr(zmq, name), value)
+if "bind" in plan:
+    sock.bind(plan["bind"])
+    out({"endpoint": sock.getsockopt_string(zmq.LAST_ENDPOINT)})
+else:
+    sock.connect(plan["connect"])
+try:
+    for step in plan["steps"]:
+        op = step[0]
+        if op == "recv":
+            for _ in range(step[1]):
+                out({"msg": [f.hex() for f in sock.recv_multipart()]})
+        elif op == "send":
+            for msg in step[1]:
+                sock.send_multipart([bytes.fromhex(f) for f in msg])
+        elif op == "echo":
+            for _ in range(step[1]):
+                sock.send_multipart(sock.recv_multipart())
+        elif op == "subscribe":
+            sock.setsockopt(zmq.SUBSCRIBE, bytes.fromhex(step[1]))
+        elif op == "sleep":
+            time.sleep(step[1] / 1000)
+        elif op == "wait_line":
+            sys.stdin.readline()
+        else:
+            out({"error": f"unknown step {op}"})
+            sys.exit(1)
+except zmq.Again:
+    out({"error": "timeout"})
+    sys.exit(3)
+out({"done": True})
+sock.close()
+ctx.term()
