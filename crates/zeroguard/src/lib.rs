@@ -37,6 +37,8 @@ mod error;
 pub mod monitor;
 pub mod options;
 mod pipe;
+pub mod poller;
+pub mod proxy;
 pub mod security;
 mod socket;
 mod subscriptions;
@@ -48,11 +50,13 @@ pub use endpoint::Endpoint;
 pub use error::{Error, Result};
 pub use monitor::{Monitor, MonitorEvent};
 pub use options::SocketOptions;
+pub use poller::{Interest, Poller, Ready};
+pub use proxy::proxy;
 pub use security::{AuthContext, Authenticator, Security};
 pub use socket::api::{
-    AsyncSocket, CanRecv, CanSend, Dealer, DealerSocket, Kind, Pair, PairSocket, Pub, PubSocket,
-    Pull, PullSocket, Push, PushSocket, Rep, RepSocket, Req, ReqSocket, Router, RouterSocket,
-    Socket, Sub, SubSocket, XPub, XPubSocket, XSub, XSubSocket,
+    proxy_dyn, AsyncSocket, CanRecv, CanSend, Dealer, DealerSocket, DynSocket, Kind, Pair,
+    PairSocket, Pub, PubSocket, Pull, PullSocket, Push, PushSocket, Rep, RepSocket, Req, ReqSocket,
+    Router, RouterSocket, Socket, Sub, SubSocket, XPub, XPubSocket, XSub, XSubSocket,
 };
 pub use socket::Statistics;
 

@@ -176,19 +176,11 @@ impl Queue {
         self.lock().items.is_empty()
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.lock().items.len()
-    }
-
     /// Refuses further pushes; what is queued can still be read.
     pub(crate) fn close(&self) {
         self.lock().closed = true;
         self.reader.raise();
         self.writer.raise();
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        self.lock().closed
     }
 
     /// Drops everything queued.

@@ -72,6 +72,7 @@ impl Subscriptions {
         self.topics.keys()
     }
 
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.topics.is_empty()
     }
@@ -82,6 +83,7 @@ impl Subscriptions {
     }
 
     /// Bytes of topic data held.
+    #[cfg(test)]
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }

@@ -140,11 +140,6 @@ impl<K: Kind> std::fmt::Debug for AsyncSocket<K> {
 /// Operations every kind has, shared by the blocking and async faces.
 macro_rules! common_methods {
     () => {
-        /// The socket type.
-        pub fn socket_type(&self) -> SocketType {
-            K::TYPE
-        }
-
         /// Binds to an endpoint and returns it resolved (`tcp://127.0.0.1:0`
         /// comes back with the port the system chose).
         pub fn bind(&self, endpoint: &str) -> Result<String> {
@@ -239,6 +234,11 @@ impl<K: Kind> Socket<K> {
 
     fn core(&self) -> &Arc<SocketCore> {
         &self.handle.core
+    }
+
+    /// The socket type.
+    pub fn socket_type(&self) -> SocketType {
+        K::TYPE
     }
 
     common_methods!();
@@ -380,4 +380,128 @@ pub type RouterSocket = Socket<Router>;
 /// Access to the untyped core for the poller and proxy.
 pub(crate) fn core_of<K: Kind>(s: &Socket<K>) -> &Arc<SocketCore> {
     &s.handle.core
+}
+
+/// The eleven standard socket types.
+const STANDARD: [SocketType; 11] = [
+    SocketType::Pair,
+    SocketType::Pub,
+    SocketType::Sub,
+    SocketType::XPub,
+    SocketType::XSub,
+    SocketType::Push,
+    SocketType::Pull,
+    SocketType::Req,
+    SocketType::Rep,
+    SocketType::Dealer,
+    SocketType::Router,
+];
+
+/// A socket whose type is chosen at run time, for tools and language
+/// bindings. Operations the type lacks fail with [`Error::InvalidState`]
+/// instead of not compiling; prefer [`Socket`] in Rust code.
+#[derive(Clone)]
+pub struct DynSocket {
+    handle: Arc<Handle>,
+    kind: SocketType,
+}
+
+impl std::fmt::Debug for DynSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynSocket")
+            .field("type", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DynSocket {
+    /// A socket of one of the eleven standard types.
+    pub fn new(ctx: &Context, kind: SocketType, options: SocketOptions) -> Result<DynSocket> {
+        if !STANDARD.contains(&kind) {
+            return Err(Error::InvalidOption(format!(
+                "socket type {kind} is not supported yet"
+            )));
+        }
+        let core = SocketCore::new(ctx, kind, options)?;
+        Ok(DynSocket {
+            handle: Arc::new(Handle { core }),
+            kind,
+        })
+    }
+
+    /// The socket type.
+    pub fn socket_type(&self) -> SocketType {
+        self.kind
+    }
+
+    fn check_send(&self) -> Result<()> {
+        match self.kind {
+            SocketType::Sub | SocketType::Pull => {
+                Err(Error::InvalidState("this socket type cannot send"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn check_recv(&self) -> Result<()> {
+        match self.kind {
+            SocketType::Pub | SocketType::Push => {
+                Err(Error::InvalidState("this socket type cannot receive"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Sends, waiting up to the send timeout.
+    pub fn send(&self, msg: impl Into<Message>) -> Result<()> {
+        self.check_send()?;
+        let core = &self.handle.core;
+        let deadline = core.options().send_timeout.map(|t| Instant::now() + t);
+        match core.try_send(msg.into())? {
+            SendOutcome::Done => Ok(()),
+            SendOutcome::WouldBlock(msg) => {
+                block_on(core.send_async(msg), deadline).unwrap_or(Err(Error::WouldBlock))
+            }
+        }
+    }
+
+    /// Receives, waiting up to the receive timeout.
+    pub fn recv(&self) -> Result<Message> {
+        self.check_recv()?;
+        let core = &self.handle.core;
+        if let Some(m) = core.try_recv()? {
+            return Ok(m);
+        }
+        let deadline = core.options().recv_timeout.map(|t| Instant::now() + t);
+        block_on(core.recv_async(), deadline).unwrap_or(Err(Error::WouldBlock))
+    }
+
+    /// Receives, waiting up to `timeout` (`None`: forever), whatever the socket's own timeout.
+    pub fn recv_timeout(&self, timeout: Option<std::time::Duration>) -> Result<Message> {
+        self.check_recv()?;
+        let core = &self.handle.core;
+        let deadline = timeout.map(|t| Instant::now() + t);
+        block_on(core.recv_async(), deadline).unwrap_or(Err(Error::WouldBlock))
+    }
+
+    /// Subscribes (SUB), or sends the subscription upstream (XSUB).
+    pub fn subscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
+        let prefix = Bytes::copy_from_slice(prefix.as_ref());
+        match self.kind {
+            SocketType::Sub => self.handle.core.subscribe(prefix, true),
+            SocketType::XSub => {
+                let mut m = vec![1u8];
+                m.extend_from_slice(&prefix);
+                self.send(m)
+            }
+            _ => Err(Error::InvalidState("only SUB and XSUB sockets subscribe")),
+        }
+    }
+
+    common_methods!();
+}
+
+/// [`proxy`](crate::proxy::proxy) for sockets typed at run time.
+pub fn proxy_dyn(frontend: &DynSocket, backend: &DynSocket) -> Result<()> {
+    crate::proxy::proxy_cores(frontend.handle.core.clone(), backend.handle.core.clone())
 }
