@@ -182,6 +182,7 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
     let mut batch: Vec<Item> = Vec::new();
     let mut linger_deadline: Option<Instant> = None;
     let mut handshake_done = false;
+    let mut eof = false;
 
     let end: Result<(), String> = 'run: loop {
         // Decode what can be delivered.
@@ -263,6 +264,17 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
             }
         }
 
+        if eof {
+            // Deliver everything the peer sent before closing, as the
+            // application makes room for it, then end.
+            let blocked = attached.as_ref().is_some_and(|a| !a.inq.has_room());
+            if blocked && conn.buffered_input() > 0 && !*stop.borrow() {
+                wake.notified().await;
+                continue;
+            }
+            break 'run Err("peer closed the connection".into());
+        }
+
         // Encode what is ready to go.
         conn.poll_transmit(&mut wbuf);
         if let Some(a) = &attached {
@@ -302,7 +314,8 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
             }
         }
 
-        let want_read = conn.wants_input() && attached.as_ref().map_or(true, |a| a.inq.has_room());
+        let want_read =
+            !eof && conn.wants_input() && attached.as_ref().map_or(true, |a| a.inq.has_room());
         let want_write = !wbuf.is_empty();
         let deadline = [conn.poll_timeout(), linger_deadline]
             .into_iter()
@@ -314,7 +327,6 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                 if let Err(e) = r {
                     break 'run Err(e.to_string());
                 }
-                let mut eof = false;
                 loop {
                     rbuf.reserve(READ_CHUNK);
                     match stream.try_read_buf(&mut rbuf) {
@@ -328,15 +340,6 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                 if !rbuf.is_empty() {
                     conn.handle_input(Instant::now(), &rbuf);
                     rbuf.clear();
-                }
-                if eof {
-                    // Decode what arrived before the close, then end.
-                    while let Ok(Some(Event::Message(msg))) = conn.poll_event() {
-                        if let Some(a) = &attached {
-                            let _ = a.inq.try_push(Item::Msg(msg));
-                        }
-                    }
-                    break 'run Err("peer closed the connection".into());
                 }
             }
             r = stream.writable(), if want_write => {
@@ -366,8 +369,12 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
             core.emit(MonitorEvent::Disconnected { endpoint, reason });
         }
     } else if let Err(reason) = end {
-        if !reason.is_empty() && !handshake_done {
-            core.emit(MonitorEvent::Disconnected { endpoint, reason });
+        if !reason.is_empty() {
+            core.emit(MonitorEvent::HandshakeFailed {
+                endpoint,
+                category: zeroguard_zmtp::ErrorCategory::PeerClosed,
+                detail: reason,
+            });
         }
     }
     Outcome { handshake_done }

@@ -379,8 +379,8 @@ impl Connection {
                     | ErrorCategory::Authentication
             )
             && !matches!(error, Error::PeerError { .. });
-        // Pending output other than the farewell is meaningless now.
-        self.output.clear();
+        // Output queued before the failure (our READY, say) still goes out,
+        // so the peer can diagnose the mismatch on its side too.
         if tell_peer {
             let reason = match &error {
                 // libzmq reads a 3-digit reason as a ZAP status code.

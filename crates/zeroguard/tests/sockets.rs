@@ -1,0 +1,770 @@
+//! Socket semantics, zeroguard to zeroguard: routing rules of each kind
+//! (what libzmq's test_spec_* check), queues and limits, transports,
+//! threads and async.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use zeroguard::{
+    AsyncSocket, Context, Dealer, Error, Interest, Message, Monitor, MonitorEvent, Pair, Poller,
+    Pub, Pull, Push, Rep, Req, Router, Socket, SocketOptions, Sub, XPub, XSub,
+};
+
+fn opts() -> SocketOptions {
+    SocketOptions {
+        recv_timeout: Some(Duration::from_secs(5)),
+        send_timeout: Some(Duration::from_secs(5)),
+        ..SocketOptions::default()
+    }
+}
+
+fn sock<K: zeroguard::Kind>(ctx: &Context) -> Socket<K> {
+    Socket::with_options(ctx, opts()).unwrap()
+}
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+fn ipc() -> String {
+    format!(
+        "ipc:///tmp/zg-sock-{}-{}.sock",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Waits for `n` events matching `pred`.
+fn wait_events(
+    monitor: &Monitor,
+    n: usize,
+    pred: impl Fn(&MonitorEvent) -> bool,
+) -> Vec<MonitorEvent> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while seen.len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "waited 10 s for events; saw {seen:?}"
+        );
+        if let Some(e) = monitor.recv(Some(Duration::from_millis(100))) {
+            if pred(&e) {
+                seen.push(e);
+            }
+        }
+    }
+    seen
+}
+
+fn handshakes(monitor: &Monitor, n: usize) {
+    wait_events(monitor, n, |e| {
+        matches!(e, MonitorEvent::HandshakeSucceeded { .. })
+    });
+}
+
+fn text(m: &Message) -> String {
+    String::from_utf8_lossy(&m.frames()[0]).into_owned()
+}
+
+#[test]
+fn push_round_robins_over_pullers() {
+    let ctx = Context::new().unwrap();
+    let push = sock::<Push>(&ctx);
+    let events = push.monitor();
+    let ep = push.bind("tcp://127.0.0.1:0").unwrap();
+    let pulls: Vec<Socket<Pull>> = (0..2).map(|_| sock::<Pull>(&ctx)).collect();
+    for p in &pulls {
+        p.connect(&ep).unwrap();
+    }
+    handshakes(&events, 2);
+    for i in 0..10 {
+        push.send(format!("{i}").into_bytes()).unwrap();
+    }
+    for p in &pulls {
+        let got: Vec<String> = (0..5).map(|_| text(&p.recv().unwrap())).collect();
+        assert_eq!(got.len(), 5);
+    }
+    assert!(pulls.iter().all(|p| p.try_recv().unwrap().is_none()));
+}
+
+#[test]
+fn pull_fair_queues_over_pushers() {
+    let ctx = Context::new().unwrap();
+    let pull = sock::<Pull>(&ctx);
+    let events = pull.monitor();
+    let ep = pull.bind(&ipc()).unwrap();
+    let pushers: Vec<Socket<Push>> = (0..2).map(|_| sock::<Push>(&ctx)).collect();
+    for p in &pushers {
+        p.connect(&ep).unwrap();
+    }
+    handshakes(&events, 2);
+    for (i, p) in pushers.iter().enumerate() {
+        for _ in 0..3 {
+            p.send(format!("from{i}").into_bytes()).unwrap();
+        }
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let got: Vec<String> = (0..6).map(|_| text(&pull.recv().unwrap())).collect();
+    // Fair queueing alternates between peers that both have messages waiting.
+    for pair in got.chunks(2) {
+        assert_ne!(pair[0], pair[1], "{got:?}");
+    }
+}
+
+#[test]
+fn push_without_peers_blocks_until_timeout() {
+    let ctx = Context::new().unwrap();
+    let mut o = opts();
+    o.send_timeout = Some(Duration::from_millis(100));
+    let push = Socket::<Push>::with_options(&ctx, o).unwrap();
+    assert!(matches!(push.try_send("x"), Err(Error::WouldBlock)));
+    let start = Instant::now();
+    assert!(matches!(push.send("x"), Err(Error::WouldBlock)));
+    assert!(start.elapsed() >= Duration::from_millis(90));
+}
+
+#[test]
+fn send_hwm_blocks_a_pusher_and_releases_when_drained() {
+    let ctx = Context::new().unwrap();
+    let mut o = opts();
+    o.sndhwm = 5;
+    o.rcvhwm = 5;
+    o.send_timeout = Some(Duration::from_millis(100));
+    let pull = Socket::<Pull>::with_options(&ctx, o.clone()).unwrap();
+    let ep = pull.bind("inproc://hwm").unwrap();
+    let push = Socket::<Push>::with_options(&ctx, o).unwrap();
+    push.connect(&ep).unwrap();
+    // inproc queues hold sndhwm + rcvhwm, as libzmq's do.
+    let mut sent = 0;
+    while push.try_send("m").is_ok() {
+        sent += 1;
+    }
+    assert_eq!(sent, 10);
+    assert!(matches!(push.send("m"), Err(Error::WouldBlock)));
+    pull.recv().unwrap();
+    push.send("m").unwrap();
+}
+
+#[test]
+fn req_alternates_strictly() {
+    let ctx = Context::new().unwrap();
+    let rep = sock::<Rep>(&ctx);
+    let ep = rep.bind("inproc://req-strict").unwrap();
+    let req = sock::<Req>(&ctx);
+    req.connect(&ep).unwrap();
+    assert!(matches!(req.recv(), Err(Error::InvalidState(_))));
+    req.send("q1").unwrap();
+    assert!(matches!(req.send("q2"), Err(Error::InvalidState(_))));
+    assert_eq!(rep.recv().unwrap(), Message::from("q1"));
+    assert!(matches!(rep.recv(), Err(Error::InvalidState(_))));
+    rep.send("a1").unwrap();
+    assert!(matches!(rep.send("a2"), Err(Error::InvalidState(_))));
+    assert_eq!(req.recv().unwrap(), Message::from("a1"));
+}
+
+#[test]
+fn rep_keeps_the_envelope_and_drops_messages_without_one() {
+    let ctx = Context::new().unwrap();
+    let rep = sock::<Rep>(&ctx);
+    let events = rep.monitor();
+    let ep = rep.bind("tcp://127.0.0.1:0").unwrap();
+    let dealer = sock::<Dealer>(&ctx);
+    dealer.connect(&ep).unwrap();
+    handshakes(&events, 1);
+    dealer.send("no delimiter").unwrap();
+    dealer
+        .send(Message::from_frames(["hop1", "hop2", "", "body"]))
+        .unwrap();
+    assert_eq!(rep.recv().unwrap(), Message::from("body"));
+    rep.send("reply").unwrap();
+    assert_eq!(
+        dealer.recv().unwrap(),
+        Message::from_frames(["hop1", "hop2", "", "reply"])
+    );
+    assert_eq!(
+        rep.statistics().dropped_malformed.load(Ordering::Relaxed),
+        1
+    );
+}
+
+#[test]
+fn req_round_robins_over_reps() {
+    let ctx = Context::new().unwrap();
+    let req = sock::<Req>(&ctx);
+    let events = req.monitor();
+    let reps: Vec<Socket<Rep>> = (0..2).map(|_| sock::<Rep>(&ctx)).collect();
+    for r in &reps {
+        let ep = r.bind("tcp://127.0.0.1:0").unwrap();
+        req.connect(&ep).unwrap();
+    }
+    handshakes(&events, 2);
+    let mut served = [0; 2];
+    for i in 0..6 {
+        req.send(format!("q{i}").into_bytes()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let (which, got) = loop {
+            if let Some(m) = reps[0].try_recv().unwrap() {
+                break (0, m);
+            }
+            if let Some(m) = reps[1].try_recv().unwrap() {
+                break (1, m);
+            }
+            assert!(Instant::now() < deadline, "no REP got the request");
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        served[which] += 1;
+        reps[which].send(got).unwrap();
+        assert_eq!(text(&req.recv().unwrap()), format!("q{i}"));
+    }
+    assert_eq!(served, [3, 3], "requests alternate between the two REPs");
+}
+
+#[test]
+fn router_routes_by_id_and_counts_unroutable() {
+    let ctx = Context::new().unwrap();
+    let router = sock::<Router>(&ctx);
+    let events = router.monitor();
+    let ep = router.bind(&ipc()).unwrap();
+    let mut o = opts();
+    o.routing_id = Some("alice".into());
+    let alice = Socket::<Dealer>::with_options(&ctx, o).unwrap();
+    alice.connect(&ep).unwrap();
+    handshakes(&events, 1);
+    alice.send("hi").unwrap();
+    assert_eq!(
+        router.recv().unwrap(),
+        Message::from_frames(["alice", "hi"])
+    );
+    router
+        .send(Message::from_frames(["alice", "back"]))
+        .unwrap();
+    assert_eq!(alice.recv().unwrap(), Message::from("back"));
+    router
+        .send(Message::from_frames(["nobody", "lost"]))
+        .unwrap();
+    assert_eq!(
+        router
+            .statistics()
+            .dropped_unroutable
+            .load(Ordering::Relaxed),
+        1
+    );
+
+    let mut o = opts();
+    o.router_mandatory = true;
+    router.set_options(o).unwrap();
+    assert!(matches!(
+        router.send(Message::from_frames(["nobody", "x"])),
+        Err(Error::HostUnreachable(_))
+    ));
+    assert!(matches!(
+        router.send("only an id"),
+        Err(Error::InvalidMessage(_))
+    ));
+}
+
+#[test]
+fn router_refuses_a_duplicate_id_unless_handover() {
+    for handover in [false, true] {
+        let ctx = Context::new().unwrap();
+        let mut o = opts();
+        o.router_handover = handover;
+        let router = Socket::<Router>::with_options(&ctx, o).unwrap();
+        let events = router.monitor();
+        let ep = router.bind("tcp://127.0.0.1:0").unwrap();
+        let mut o = opts();
+        o.routing_id = Some("same".into());
+        let first = Socket::<Dealer>::with_options(&ctx, o.clone()).unwrap();
+        first.connect(&ep).unwrap();
+        handshakes(&events, 1);
+        let second = Socket::<Dealer>::with_options(&ctx, o).unwrap();
+        second.connect(&ep).unwrap();
+        if handover {
+            handshakes(&events, 1);
+            router
+                .send(Message::from_frames(["same", "to second"]))
+                .unwrap();
+            assert_eq!(second.recv().unwrap(), Message::from("to second"));
+        } else {
+            wait_events(&events, 1, |e| {
+                matches!(e, MonitorEvent::HandshakeFailed { .. })
+            });
+            router
+                .send(Message::from_frames(["same", "to first"]))
+                .unwrap();
+            assert_eq!(first.recv().unwrap(), Message::from("to first"));
+        }
+    }
+}
+
+#[test]
+fn pub_sub_prefix_filtering_and_unsubscribe() {
+    let ctx = Context::new().unwrap();
+    let publisher = sock::<Pub>(&ctx);
+    let ep = publisher.bind("inproc://pubsub").unwrap();
+    let sub = sock::<Sub>(&ctx);
+    sub.subscribe("a").unwrap();
+    sub.connect(&ep).unwrap();
+    publisher.send("apple").unwrap();
+    publisher.send("banana").unwrap();
+    publisher.send("avocado").unwrap();
+    assert_eq!(text(&sub.recv().unwrap()), "apple");
+    assert_eq!(text(&sub.recv().unwrap()), "avocado");
+    sub.unsubscribe("a").unwrap();
+    publisher.send("apricot").unwrap();
+    assert!(sub.try_recv().unwrap().is_none());
+}
+
+#[test]
+fn slow_subscriber_loses_only_its_own_messages() {
+    let ctx = Context::new().unwrap();
+    let mut o = opts();
+    o.sndhwm = 50;
+    o.rcvhwm = 50;
+    let publisher = Socket::<Pub>::with_options(&ctx, o.clone()).unwrap();
+    let events = publisher.monitor();
+    let ep = publisher.bind("tcp://127.0.0.1:0").unwrap();
+    let fast = Socket::<Sub>::with_options(&ctx, o.clone()).unwrap();
+    let stalled = Socket::<Sub>::with_options(&ctx, o).unwrap();
+    for s in [&fast, &stalled] {
+        s.subscribe("").unwrap();
+        s.connect(&ep).unwrap();
+    }
+    handshakes(&events, 2);
+    std::thread::sleep(Duration::from_millis(100));
+    let payload = vec![7u8; 4096];
+    let total = 5000;
+    let mut received = 0;
+    for i in 0..total {
+        let mut m = Message::from(format!("{i:08}").into_bytes());
+        m.push_back(payload.clone());
+        publisher.send(m).unwrap();
+        // The fast subscriber keeps up; the stalled one never reads.
+        while received <= i {
+            let m = fast.recv().unwrap();
+            assert_eq!(
+                text(&m),
+                format!("{received:08}"),
+                "the fast subscriber missed nothing"
+            );
+            received += 1;
+        }
+    }
+    assert_eq!(received, total);
+    let dropped = publisher.statistics().dropped_full.load(Ordering::Relaxed);
+    assert!(
+        dropped > 0,
+        "the stalled subscriber's queue filled up and its messages were dropped"
+    );
+    assert!(dropped < total as u64);
+}
+
+#[test]
+fn xpub_reports_new_subscriptions_once_unless_verbose() {
+    for verbose in [false, true] {
+        let ctx = Context::new().unwrap();
+        let mut o = opts();
+        o.xpub_verbose = verbose;
+        let xpub = Socket::<XPub>::with_options(&ctx, o).unwrap();
+        let ep = xpub.bind("inproc://xpub").unwrap();
+        let subs: Vec<Socket<Sub>> = (0..2).map(|_| sock::<Sub>(&ctx)).collect();
+        for s in &subs {
+            s.connect(&ep).unwrap();
+            s.subscribe("t").unwrap();
+        }
+        assert_eq!(xpub.recv().unwrap(), Message::from(b"\x01t".to_vec()));
+        let second = xpub.try_recv().unwrap();
+        assert_eq!(second.is_some(), verbose);
+        drop(subs);
+        // When the last subscriber goes, XPUB hears the cancellation.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(m) = xpub.try_recv().unwrap() {
+                assert_eq!(m, Message::from(b"\x00t".to_vec()));
+                break;
+            }
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+#[test]
+fn xsub_forwards_subscriptions_and_data_upstream() {
+    let ctx = Context::new().unwrap();
+    let xpub = sock::<XPub>(&ctx);
+    let events = xpub.monitor();
+    let ep = xpub.bind("tcp://127.0.0.1:0").unwrap();
+    let xsub = sock::<XSub>(&ctx);
+    xsub.connect(&ep).unwrap();
+    handshakes(&events, 1);
+    xsub.send(Message::from(b"\x01k".to_vec())).unwrap();
+    assert_eq!(xpub.recv().unwrap(), Message::from(b"\x01k".to_vec()));
+    xsub.send("upstream data").unwrap();
+    assert_eq!(xpub.recv().unwrap(), Message::from("upstream data"));
+    xpub.send("key").unwrap();
+    xpub.send("other").unwrap();
+    assert_eq!(xsub.recv().unwrap(), Message::from("key"));
+}
+
+#[test]
+fn pair_takes_only_one_peer() {
+    let ctx = Context::new().unwrap();
+    let a = sock::<Pair>(&ctx);
+    let events = a.monitor();
+    let ep = a.bind("tcp://127.0.0.1:0").unwrap();
+    let b = sock::<Pair>(&ctx);
+    b.connect(&ep).unwrap();
+    handshakes(&events, 1);
+    let c = sock::<Pair>(&ctx);
+    c.connect(&ep).unwrap();
+    wait_events(&events, 1, |e| {
+        matches!(e, MonitorEvent::HandshakeFailed { .. })
+    });
+    a.send("to b").unwrap();
+    assert_eq!(b.recv().unwrap(), Message::from("to b"));
+    b.send("to a").unwrap();
+    assert_eq!(a.recv().unwrap(), Message::from("to a"));
+}
+
+#[test]
+fn inproc_connect_before_bind() {
+    let ctx = Context::new().unwrap();
+    let push = sock::<Push>(&ctx);
+    push.connect("inproc://later").unwrap();
+    let pull = sock::<Pull>(&ctx);
+    pull.bind("inproc://later").unwrap();
+    push.send("late binding").unwrap();
+    assert_eq!(pull.recv().unwrap(), Message::from("late binding"));
+    let other = sock::<Pull>(&ctx);
+    assert!(matches!(
+        other.bind("inproc://later"),
+        Err(Error::InprocInUse(_))
+    ));
+}
+
+#[test]
+fn inproc_messages_are_not_copied() {
+    let ctx = Context::new().unwrap();
+    let pull = sock::<Pull>(&ctx);
+    pull.bind("inproc://zero-copy").unwrap();
+    let push = sock::<Push>(&ctx);
+    push.connect("inproc://zero-copy").unwrap();
+    let payload = bytes::Bytes::from(vec![1u8; 1 << 20]);
+    push.send(Message::from(payload.clone())).unwrap();
+    let got = pull.recv().unwrap();
+    assert_eq!(got.frames()[0].as_ptr(), payload.as_ptr());
+}
+
+#[test]
+fn several_threads_send_on_one_socket() {
+    let ctx = Context::new().unwrap();
+    let pull = sock::<Pull>(&ctx);
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let push = sock::<Push>(&ctx);
+    push.connect(&ep).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let push = push.clone();
+            std::thread::spawn(move || {
+                for i in 0..500 {
+                    push.send(Message::from_frames([format!("{t}"), format!("{i}")]))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut last = [None::<u32>; 4];
+    for _ in 0..2000 {
+        let m = pull.recv().unwrap();
+        let t: usize = text(&m).parse().unwrap();
+        let i: u32 = String::from_utf8_lossy(&m.frames()[1]).parse().unwrap();
+        // Messages of one thread arrive in order, and whole.
+        assert!(last[t].is_none_or(|l| l < i));
+        last[t] = Some(i);
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(last, [Some(499); 4]);
+}
+
+#[test]
+fn async_api_from_a_tokio_runtime() {
+    let ctx = Context::new().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let rep = AsyncSocket::<Rep>::new(&ctx).unwrap();
+        let ep = rep.bind("tcp://127.0.0.1:0").unwrap();
+        let req = AsyncSocket::<Req>::new(&ctx).unwrap();
+        req.connect(&ep).unwrap();
+        let server = tokio::spawn(async move {
+            for _ in 0..3 {
+                let m = rep.recv().await.unwrap();
+                rep.send(m).await.unwrap();
+            }
+        });
+        for i in 0..3 {
+            req.send(format!("async {i}").into_bytes()).await.unwrap();
+            assert_eq!(text(&req.recv().await.unwrap()), format!("async {i}"));
+        }
+        server.await.unwrap();
+    });
+}
+
+#[test]
+fn poller_reports_the_ready_socket() {
+    let ctx = Context::new().unwrap();
+    let a = sock::<Pull>(&ctx);
+    let b = sock::<Pull>(&ctx);
+    a.bind("inproc://poll-a").unwrap();
+    b.bind("inproc://poll-b").unwrap();
+    let push_b = sock::<Push>(&ctx);
+    push_b.connect("inproc://poll-b").unwrap();
+    let mut poller = Poller::new();
+    poller.add(&a, Interest::READABLE);
+    let ib = poller.add(&b, Interest::READABLE);
+    assert!(poller.poll(Some(Duration::from_millis(50))).is_empty());
+    let sender = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        push_b.send("wake").unwrap();
+        push_b
+    });
+    let ready = poller.poll(Some(Duration::from_secs(5)));
+    assert_eq!(ready.len(), 1);
+    assert_eq!(ready[0].index, ib);
+    assert!(ready[0].readable);
+    drop(sender.join().unwrap());
+}
+
+#[test]
+fn reconnects_after_the_peer_comes_back() {
+    let ctx = Context::new().unwrap();
+    let ep = ipc();
+    let push = sock::<Push>(&ctx);
+    let events = push.monitor();
+    push.connect(&ep).unwrap();
+    let pull = sock::<Pull>(&ctx);
+    pull.bind(&ep).unwrap();
+    push.send("first").unwrap();
+    assert_eq!(pull.recv().unwrap(), Message::from("first"));
+    drop(pull);
+    wait_events(&events, 1, |e| {
+        matches!(e, MonitorEvent::Disconnected { .. })
+    });
+    let pull = sock::<Pull>(&ctx);
+    pull.bind(&ep).unwrap();
+    push.send("second").unwrap();
+    assert_eq!(pull.recv().unwrap(), Message::from("second"));
+}
+
+#[test]
+fn ipc_replaces_a_stale_socket_file_but_not_a_live_one() {
+    let ctx = Context::new().unwrap();
+    let ep = ipc();
+    let path = ep.trim_start_matches("ipc://").to_owned();
+    // A socket file left behind by a process that died.
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    assert!(std::path::Path::new(&path).exists());
+    let live = sock::<Pull>(&ctx);
+    live.bind(&ep).unwrap();
+    let other = sock::<Pull>(&ctx);
+    assert!(matches!(other.bind(&ep), Err(Error::Bind { .. })));
+    // A regular file is never removed.
+    let file = format!("/tmp/zg-not-a-socket-{}", std::process::id());
+    std::fs::File::create(&file)
+        .unwrap()
+        .write_all(b"data")
+        .unwrap();
+    assert!(matches!(
+        other.bind(&format!("ipc://{file}")),
+        Err(Error::Bind { .. })
+    ));
+    assert!(std::path::Path::new(&file).exists());
+    std::fs::remove_file(&file).unwrap();
+    drop(live);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !std::path::Path::new(&path).exists(),
+        "socket file removed on close"
+    );
+}
+
+#[test]
+fn incompatible_peer_fails_the_handshake() {
+    let ctx = Context::new().unwrap();
+    let a = sock::<Push>(&ctx);
+    let events = a.monitor();
+    let ep = a.bind("tcp://127.0.0.1:0").unwrap();
+    let b = sock::<Push>(&ctx);
+    b.connect(&ep).unwrap();
+    let failed = wait_events(&events, 1, |e| {
+        matches!(e, MonitorEvent::HandshakeFailed { .. })
+    });
+    let MonitorEvent::HandshakeFailed { category, .. } = &failed[0] else {
+        unreachable!()
+    };
+    assert_eq!(*category, zeroguard::zmtp::ErrorCategory::Incompatible);
+}
+
+#[test]
+fn max_connections_refuses_extra_peers() {
+    let ctx = Context::new().unwrap();
+    let mut o = opts();
+    o.max_connections = 1;
+    let pull = Socket::<Pull>::with_options(&ctx, o).unwrap();
+    let events = pull.monitor();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let first = sock::<Push>(&ctx);
+    first.connect(&ep).unwrap();
+    handshakes(&events, 1);
+    let second = sock::<Push>(&ctx);
+    second.connect(&ep).unwrap();
+    let refused = wait_events(&events, 1, |e| {
+        matches!(e, MonitorEvent::AcceptRefused { .. })
+    });
+    assert!(refused[0].to_string().contains("max connections"));
+    first.send("ok").unwrap();
+    assert_eq!(pull.recv().unwrap(), Message::from("ok"));
+}
+
+#[test]
+fn cve_2020_15166_peer_in_handshake_takes_no_part_in_routing() {
+    let ctx = Context::new().unwrap();
+    let push = sock::<Push>(&ctx);
+    let events = push.monitor();
+    let ep = push.bind("tcp://127.0.0.1:0").unwrap();
+    let addr = ep.trim_start_matches("tcp://").to_owned();
+    // A peer that connects and sends half a greeting, then stalls.
+    let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
+    stalled.write_all(&[0xFF, 0, 0, 0]).unwrap();
+    let pull = sock::<Pull>(&ctx);
+    pull.connect(&ep).unwrap();
+    handshakes(&events, 1);
+    for i in 0..100 {
+        push.send(format!("{i}").into_bytes()).unwrap();
+    }
+    for i in 0..100 {
+        assert_eq!(
+            text(&pull.recv().unwrap()),
+            format!("{i}"),
+            "every message reached the real peer"
+        );
+    }
+    drop(stalled);
+}
+
+#[test]
+fn unbind_and_disconnect() {
+    let ctx = Context::new().unwrap();
+    let pull = sock::<Pull>(&ctx);
+    let events = pull.monitor();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    assert_eq!(pull.endpoints(), vec![ep.clone()]);
+    pull.unbind(&ep).unwrap();
+    wait_events(&events, 1, |e| matches!(e, MonitorEvent::Closed { .. }));
+    assert!(std::net::TcpStream::connect(ep.trim_start_matches("tcp://")).is_err());
+    assert!(matches!(pull.unbind(&ep), Err(Error::UnknownEndpoint(_))));
+    let push = sock::<Push>(&ctx);
+    push.connect("tcp://127.0.0.1:1").unwrap();
+    push.disconnect("tcp://127.0.0.1:1").unwrap();
+    assert!(push.endpoints().is_empty());
+}
+
+#[test]
+fn terminate_waits_for_queued_messages() {
+    let receiver_ctx = Context::new().unwrap();
+    let pull = sock::<Pull>(&receiver_ctx);
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let ctx = Context::new().unwrap();
+    let push = sock::<Push>(&ctx);
+    push.connect(&ep).unwrap();
+    for i in 0..1000 {
+        push.send(format!("{i}").into_bytes()).unwrap();
+    }
+    drop(push);
+    ctx.terminate();
+    for i in 0..1000 {
+        assert_eq!(text(&pull.recv().unwrap()), format!("{i}"));
+    }
+}
+
+#[test]
+fn invalid_options_are_refused_with_reasons() {
+    let ctx = Context::new().unwrap();
+    for (o, what) in [
+        (
+            SocketOptions {
+                sndhwm: 0,
+                ..opts()
+            },
+            "high-water",
+        ),
+        (
+            SocketOptions {
+                routing_id: Some(bytes::Bytes::from_static(b"\x00x")),
+                ..opts()
+            },
+            "zero byte",
+        ),
+        (
+            SocketOptions {
+                routing_id: Some(bytes::Bytes::new()),
+                ..opts()
+            },
+            "1 to 255",
+        ),
+        (
+            SocketOptions {
+                handshake_timeout: Duration::ZERO,
+                ..opts()
+            },
+            "handshake",
+        ),
+        (
+            SocketOptions {
+                reconnect_interval_max: Duration::from_millis(1),
+                ..opts()
+            },
+            "reconnect",
+        ),
+    ] {
+        let err = Socket::<Dealer>::with_options(&ctx, o).unwrap_err();
+        assert!(err.to_string().contains(what), "{err}");
+    }
+    let mut md = zeroguard::Metadata::new();
+    md.insert("Not-X", "v").unwrap();
+    let err = Socket::<Dealer>::with_options(
+        &ctx,
+        SocketOptions {
+            metadata: md,
+            ..opts()
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("X-"));
+}
+
+#[test]
+fn plaintext_on_a_network_address_is_refused_unless_opted_in() {
+    let ctx = Context::new().unwrap();
+    let pull = sock::<Pull>(&ctx);
+    let err = pull.bind("tcp://*:0").unwrap_err();
+    assert!(err.to_string().contains("allow_plaintext"), "{err}");
+    assert!(pull.connect("tcp://192.0.2.1:5555").is_err());
+    assert!(pull.bind("tcp://127.0.0.1:0").is_ok());
+    assert!(pull.bind(&ipc()).is_ok());
+    let open = Socket::<Pull>::with_options(
+        &ctx,
+        SocketOptions {
+            allow_plaintext: true,
+            ..opts()
+        },
+    )
+    .unwrap();
+    assert!(open.bind("tcp://0.0.0.0:0").is_ok());
+}
