@@ -308,14 +308,14 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         if *stop.borrow() {
             let now = Instant::now();
             let deadline = *linger_deadline.get_or_insert_with(|| now + core.linger());
-            let drained = wbuf.is_empty() && attached.as_ref().map_or(true, |a| a.out.is_empty());
+            let drained = wbuf.is_empty() && attached.as_ref().is_none_or(|a| a.out.is_empty());
             if attached.is_none() || drained || now >= deadline {
                 break 'run Ok(());
             }
         }
 
         let want_read =
-            !eof && conn.wants_input() && attached.as_ref().map_or(true, |a| a.inq.has_room());
+            !eof && conn.wants_input() && attached.as_ref().is_none_or(|a| a.inq.has_room());
         let want_write = !wbuf.is_empty();
         let deadline = [conn.poll_timeout(), linger_deadline]
             .into_iter()

@@ -271,6 +271,7 @@ impl SocketCore {
         if self.is_closed() {
             return Err("socket is closed".into());
         }
+        let mut deferred = Vec::new();
         let mut state = self.lock();
         state.reap();
         let live = state.peers.iter().filter(|p| !p.detached).count();
@@ -286,7 +287,7 @@ impl SocketCore {
                         if !options.router_handover {
                             return Err("routing id already in use by another peer".into());
                         }
-                        self.detach_locked(&mut state, holder);
+                        self.detach_locked(&mut state, holder, &mut deferred);
                     }
                     routing_id = wanted;
                 }
@@ -307,7 +308,7 @@ impl SocketCore {
         if matches!(self.kind, SocketType::Sub | SocketType::XSub) {
             for topic in state.own_subs.topics() {
                 for _ in 0..state.own_subs.count(topic) {
-                    send_subscription(&out, remote.as_ref(), id, topic.clone(), true);
+                    send_subscription(&out, remote.as_ref(), topic.clone(), true, &mut deferred);
                 }
             }
         }
@@ -321,23 +322,23 @@ impl SocketCore {
             remote,
         });
         drop(state);
-        run_deferred_detaches();
-        run_deferred_subscriptions();
+        run_deferred(deferred);
         self.writable.notify_waiters();
         Ok(())
     }
 
     /// The connection of a peer is gone.
     pub(crate) fn detach(&self, id: PeerId) {
+        let mut deferred = Vec::new();
         let mut state = self.lock();
-        self.detach_locked(&mut state, id);
+        self.detach_locked(&mut state, id, &mut deferred);
         drop(state);
-        run_deferred_detaches();
+        run_deferred(deferred);
         self.readable.notify_waiters();
         self.writable.notify_waiters();
     }
 
-    fn detach_locked(&self, state: &mut State, id: PeerId) {
+    fn detach_locked(&self, state: &mut State, id: PeerId, deferred: &mut Vec<Deferred>) {
         let Some(peer) = state.peer_mut(id) else {
             return;
         };
@@ -367,9 +368,7 @@ impl SocketCore {
         }
         if let Some((remote, remote_id)) = remote {
             if let Some(remote) = remote.upgrade() {
-                // The far side is detached once our lock is released: never
-                // hold two sockets' locks at once.
-                DETACH_LATER.with(|later| later.borrow_mut().push((remote, remote_id)));
+                deferred.push(Deferred::Detach(remote, remote_id));
             }
         }
         state.reap();
@@ -446,7 +445,6 @@ impl SocketCore {
         for id in inproc {
             self.detach(id);
         }
-        run_deferred_detaches();
         self.readable.notify_waiters();
         self.writable.notify_waiters();
     }
@@ -551,37 +549,24 @@ pub(crate) fn subscription_message(subscribe: bool, topic: &[u8]) -> Message {
     Message::from(m)
 }
 
-thread_local! {
-    /// Inproc detaches of the far side, run after our lock is released.
-    static DETACH_LATER: std::cell::RefCell<Vec<(Arc<SocketCore>, PeerId)>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-pub(crate) fn run_deferred_detaches() {
-    loop {
-        let batch: Vec<(Arc<SocketCore>, PeerId)> =
-            DETACH_LATER.with(|l| std::mem::take(&mut *l.borrow_mut()));
-        if batch.is_empty() {
-            return;
-        }
-        for (core, id) in batch {
-            core.detach(id);
-        }
-    }
-}
-
 /// Sends a subscription to one peer: through its pipe, or straight to the
 /// publisher for an inproc peer (which has no connection task to decode it).
 pub(crate) fn send_subscription(
     out: &Arc<Queue>,
     remote: Option<&(Weak<SocketCore>, PeerId)>,
-    _id: PeerId,
     topic: Bytes,
     subscribe: bool,
+    deferred: &mut Vec<Deferred>,
 ) {
     match remote {
         Some((core, remote_id)) => {
             if let Some(core) = core.upgrade() {
-                DEFER_SUBS.with(|d| d.borrow_mut().push((core, *remote_id, topic, subscribe)));
+                deferred.push(Deferred::Subscription {
+                    core,
+                    peer: *remote_id,
+                    topic,
+                    subscribe,
+                });
             }
         }
         None => {
@@ -595,14 +580,40 @@ pub(crate) fn send_subscription(
     }
 }
 
-thread_local! {
-    /// Inproc subscriptions, delivered after our lock is released.
-    static DEFER_SUBS: std::cell::RefCell<Vec<(Arc<SocketCore>, PeerId, Bytes, bool)>> = const { std::cell::RefCell::new(Vec::new()) };
+/// Work on another socket that must wait until our lock is released, so
+/// that no thread ever holds two sockets' locks at once (inproc peers call
+/// into each other).
+pub(crate) enum Deferred {
+    /// Detach our peer id at the far socket.
+    Detach(Arc<SocketCore>, PeerId),
+    /// Deliver a subscription to an inproc publisher.
+    Subscription {
+        core: Arc<SocketCore>,
+        peer: PeerId,
+        topic: Bytes,
+        subscribe: bool,
+    },
 }
 
-pub(crate) fn run_deferred_subscriptions() {
-    let batch: Vec<_> = DEFER_SUBS.with(|d| std::mem::take(&mut *d.borrow_mut()));
-    for (core, id, topic, subscribe) in batch {
-        core.on_subscription(id, topic, subscribe);
+/// Runs deferred work (which may defer more).
+pub(crate) fn run_deferred(mut work: Vec<Deferred>) {
+    while let Some(item) = work.pop() {
+        match item {
+            Deferred::Detach(core, id) => {
+                let mut state = core.lock();
+                core.detach_locked(&mut state, id, &mut work);
+                drop(state);
+                core.readable.notify_waiters();
+                core.writable.notify_waiters();
+            }
+            Deferred::Subscription {
+                core,
+                peer,
+                topic,
+                subscribe,
+            } => {
+                core.on_subscription(peer, topic, subscribe);
+            }
+        }
     }
 }

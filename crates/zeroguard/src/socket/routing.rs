@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use zeroguard_zmtp::{Message, SocketType};
 
-use super::{run_deferred_subscriptions, send_subscription, PeerId, SocketCore, State};
+use super::{run_deferred, send_subscription, Deferred, PeerId, SocketCore, State};
 use crate::error::{Error, Result};
 use crate::pipe::Item;
 
@@ -181,9 +181,9 @@ impl SocketCore {
             }
             SocketType::XSub => {
                 if let Some((subscribe, topic)) = is_subscription_message(&msg) {
-                    self.update_own_subscriptions(&mut state, topic, subscribe);
+                    let deferred = self.update_own_subscriptions(&mut state, topic, subscribe);
                     drop(state);
-                    run_deferred_subscriptions();
+                    run_deferred(deferred);
                     return Ok(SendOutcome::Done);
                 }
                 for peer in state.peers.iter().filter(|p| !p.detached) {
@@ -300,23 +300,32 @@ impl SocketCore {
     }
 
     /// SUB/XSUB: adds or removes one of our subscriptions and tells every peer.
-    fn update_own_subscriptions(&self, state: &mut State, topic: Bytes, subscribe: bool) {
+    /// Returns the work for inproc publishers, to run once the lock is released.
+    #[must_use]
+    fn update_own_subscriptions(
+        &self,
+        state: &mut State,
+        topic: Bytes,
+        subscribe: bool,
+    ) -> Vec<Deferred> {
+        let mut deferred = Vec::new();
         if subscribe {
             state.own_subs.add(topic.clone());
         } else if state.own_subs.count(&topic) > 0 {
             state.own_subs.remove(&topic);
         } else {
-            return;
+            return deferred;
         }
         for peer in state.peers.iter().filter(|p| !p.detached) {
             send_subscription(
                 &peer.out,
                 peer.remote.as_ref(),
-                peer.id,
                 topic.clone(),
                 subscribe,
+                &mut deferred,
             );
         }
+        deferred
     }
 
     /// SUB: subscribe or unsubscribe.
@@ -325,9 +334,9 @@ impl SocketCore {
             return Err(Error::Closed);
         }
         let mut state = self.lock();
-        self.update_own_subscriptions(&mut state, topic, subscribe);
+        let deferred = self.update_own_subscriptions(&mut state, topic, subscribe);
         drop(state);
-        run_deferred_subscriptions();
+        run_deferred(deferred);
         Ok(())
     }
 
