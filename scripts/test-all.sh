@@ -25,6 +25,15 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 step "cargo test"
 cargo test --workspace
 
+step "examples (one per pattern) and the demo"
+for example in crates/zeroguard/examples/*.rs; do
+  name=$(basename "$example" .rs)
+  timeout 60 cargo run --quiet -p zeroguard --example "$name" >/dev/null
+  echo "example $name ok"
+done
+timeout 60 cargo run --quiet -p zeroguard-cli -- demo >/dev/null
+echo "demo ok"
+
 fuzz_seconds=${FUZZ_SECONDS:-10}
 if [ "$fuzz_seconds" != 0 ]; then
   step "fuzz smoke (${fuzz_seconds}s per target)"
