@@ -21,9 +21,15 @@ fn main() -> Result<(), zeroguard::Error> {
         Ok(())
     });
 
-    println!("{}", String::from_utf8_lossy(&main_side.recv()?.frames()[0]));
+    println!(
+        "{}",
+        String::from_utf8_lossy(&main_side.recv()?.frames()[0])
+    );
     main_side.send("go")?;
-    println!("{}", String::from_utf8_lossy(&main_side.recv()?.frames()[0]));
+    println!(
+        "{}",
+        String::from_utf8_lossy(&main_side.recv()?.frames()[0])
+    );
     worker.join().expect("worker thread")?;
     Ok(())
 }

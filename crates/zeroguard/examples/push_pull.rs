@@ -22,7 +22,9 @@ fn main() -> Result<(), zeroguard::Error> {
                 output.connect(&results)?;
                 for _ in 0..5 {
                     let task = input.recv()?;
-                    let n: u64 = String::from_utf8_lossy(&task.frames()[0]).parse().unwrap_or(0);
+                    let n: u64 = String::from_utf8_lossy(&task.frames()[0])
+                        .parse()
+                        .unwrap_or(0);
                     output.send(format!("worker {id}: {n} squared is {}", n * n).into_bytes())?;
                 }
                 Ok(())

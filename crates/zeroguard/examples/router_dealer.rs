@@ -12,7 +12,10 @@ fn main() -> Result<(), zeroguard::Error> {
 
     let mut clients = Vec::new();
     for name in ["alice", "bob"] {
-        let options = SocketOptions { routing_id: Some(name.into()), ..SocketOptions::default() };
+        let options = SocketOptions {
+            routing_id: Some(name.into()),
+            ..SocketOptions::default()
+        };
         let dealer = Socket::<Dealer>::with_options(&ctx, options)?;
         dealer.connect(&endpoint)?;
         dealer.send(format!("hello from {name}").into_bytes())?;
@@ -23,13 +26,20 @@ fn main() -> Result<(), zeroguard::Error> {
         // Received messages start with the sender's routing id...
         let msg = router.recv()?;
         let (id, body) = (msg.frames()[0].clone(), msg.frames()[1].clone());
-        println!("router got {:?} from {}", String::from_utf8_lossy(&body), String::from_utf8_lossy(&id));
+        println!(
+            "router got {:?} from {}",
+            String::from_utf8_lossy(&body),
+            String::from_utf8_lossy(&id)
+        );
         // ...and sent messages start with the routing id of the recipient.
         router.send(Message::from_frames([id, "welcome".into()]))?;
     }
     for (name, dealer) in clients {
         let reply = dealer.recv()?;
-        println!("{name} got {:?}", String::from_utf8_lossy(&reply.frames()[0]));
+        println!(
+            "{name} got {:?}",
+            String::from_utf8_lossy(&reply.frames()[0])
+        );
     }
     Ok(())
 }

@@ -33,7 +33,10 @@ fn main() -> Result<(), zeroguard::Error> {
         }
         assert!(n < 500, "nothing came through the broker within 5 s");
     };
-    println!("through the broker: {}", String::from_utf8_lossy(&got.frames()[0]));
+    println!(
+        "through the broker: {}",
+        String::from_utf8_lossy(&got.frames()[0])
+    );
     assert!(got.frames()[0].starts_with(b"prices"));
 
     // Closing the broker's sockets ends the proxy.
