@@ -3,6 +3,9 @@
 //!
 //! Run: `cargo run -p zeroguard --example pair`
 
+// A worker thread that panicked is a bug this example should show loudly.
+#![allow(clippy::expect_used)]
+
 use zeroguard::{Context, Pair, Socket};
 
 fn main() -> Result<(), zeroguard::Error> {

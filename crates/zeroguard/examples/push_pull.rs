@@ -3,11 +3,16 @@
 //!
 //! Run: `cargo run -p zeroguard --example push_pull`
 
+// A worker thread that panicked is a bug this example should show loudly.
+#![allow(clippy::expect_used)]
+
 use zeroguard::{Context, Pull, Push, Socket};
 
 fn main() -> Result<(), zeroguard::Error> {
     let ctx = Context::new()?;
     let ventilator = Socket::<Push>::new(&ctx)?;
+    // Watch events from the start, so no handshake goes unseen.
+    let monitor = ventilator.monitor();
     let tasks = ventilator.bind("tcp://127.0.0.1:0")?;
     let sink = Socket::<Pull>::new(&ctx)?;
     let results = sink.bind("tcp://127.0.0.1:0")?;
@@ -33,7 +38,6 @@ fn main() -> Result<(), zeroguard::Error> {
         .collect();
 
     // Wait until both workers are connected, so the tasks are shared out.
-    let monitor = ventilator.monitor();
     let mut connected = 0;
     while connected < 2 {
         if let Some(zeroguard::MonitorEvent::HandshakeSucceeded { .. }) = monitor.recv(None) {

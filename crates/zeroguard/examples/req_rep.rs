@@ -2,6 +2,9 @@
 //!
 //! Run: `cargo run -p zeroguard --example req_rep`
 
+// A worker thread that panicked is a bug this example should show loudly.
+#![allow(clippy::expect_used)]
+
 use zeroguard::{Context, Rep, Req, Socket};
 
 fn main() -> Result<(), zeroguard::Error> {

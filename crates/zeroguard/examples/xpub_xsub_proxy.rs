@@ -3,6 +3,9 @@
 //!
 //! Run: `cargo run -p zeroguard --example xpub_xsub_proxy`
 
+// A worker thread that panicked is a bug this example should show loudly.
+#![allow(clippy::expect_used)]
+
 use std::time::Duration;
 
 use zeroguard::{proxy, Context, Pub, Socket, Sub, XPub, XSub};

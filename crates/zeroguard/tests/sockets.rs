@@ -768,3 +768,18 @@ fn plaintext_on_a_network_address_is_refused_unless_opted_in() {
     .unwrap();
     assert!(open.bind("tcp://0.0.0.0:0").is_ok());
 }
+
+#[test]
+fn inproc_messages_sent_before_close_are_delivered() {
+    let ctx = Context::new().unwrap();
+    let pull = sock::<Pull>(&ctx);
+    pull.bind("inproc://close-after-send").unwrap();
+    for round in 0..50 {
+        let push = sock::<Push>(&ctx);
+        push.connect("inproc://close-after-send").unwrap();
+        push.send(format!("last words {round}").into_bytes())
+            .unwrap();
+        drop(push);
+        assert_eq!(text(&pull.recv().unwrap()), format!("last words {round}"));
+    }
+}

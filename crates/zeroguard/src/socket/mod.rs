@@ -117,6 +117,21 @@ struct EndpointEntry {
     resolved: String,
     stop: watch::Sender<bool>,
     inproc_bound: Option<String>,
+    ipc_file: Option<crate::transport::ipc::SocketFile>,
+}
+
+impl EndpointEntry {
+    /// Stops the endpoint's tasks and releases its name or file at once,
+    /// so the endpoint can be bound again as soon as this returns.
+    fn stop(&self, core: &SocketCore) {
+        let _ = self.stop.send(true);
+        if let Some(name) = &self.inproc_bound {
+            core.unregister_inproc(name);
+        }
+        if let Some(file) = &self.ipc_file {
+            file.remove();
+        }
+    }
 }
 
 /// State shared by a socket's handles and its I/O tasks.
@@ -347,7 +362,12 @@ impl SocketCore {
         }
         peer.detached = true;
         peer.out.close();
-        peer.out.clear();
+        if peer.remote.is_none() {
+            // The connection is gone: what it had not written is lost.
+            // An inproc peer's outgoing queue is the other socket's incoming
+            // queue: what we sent before closing stays for it to read.
+            peer.out.clear();
+        }
         peer.inq.close();
         let routing_id = peer.routing_id.clone();
         let subs = std::mem::take(&mut peer.subs);
@@ -429,10 +449,7 @@ impl SocketCore {
         let entries: Vec<EndpointEntry> =
             std::mem::take(&mut *self.endpoints.lock().unwrap_or_else(|p| p.into_inner()));
         for e in &entries {
-            let _ = e.stop.send(true);
-            if let Some(name) = &e.inproc_bound {
-                self.unregister_inproc(name);
-            }
+            e.stop(self);
         }
         // Inproc peers have no task to notice the close: detach both ends now.
         let inproc: Vec<PeerId> = self
@@ -455,6 +472,7 @@ impl SocketCore {
         given: &str,
         resolved: &str,
         inproc_bound: Option<String>,
+        ipc_file: Option<crate::transport::ipc::SocketFile>,
     ) -> watch::Receiver<bool> {
         let (stop, rx) = watch::channel(false);
         self.endpoints
@@ -465,6 +483,7 @@ impl SocketCore {
                 resolved: resolved.to_owned(),
                 stop,
                 inproc_bound,
+                ipc_file,
             });
         rx
     }
@@ -480,10 +499,7 @@ impl SocketCore {
         };
         let entry = entries.remove(pos);
         drop(entries);
-        let _ = entry.stop.send(true);
-        if let Some(name) = &entry.inproc_bound {
-            self.unregister_inproc(name);
-        }
+        entry.stop(self);
         Ok(())
     }
 

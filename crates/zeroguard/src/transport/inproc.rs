@@ -33,7 +33,7 @@ pub(crate) fn bind(core: &Arc<SocketCore>, name: &str, given: &str) -> Result<St
         pending
     };
     let resolved = format!("inproc://{name}");
-    core.add_endpoint(given, &resolved, Some(name.to_owned()));
+    core.add_endpoint(given, &resolved, Some(name.to_owned()), None);
     core.emit(MonitorEvent::Listening {
         endpoint: resolved.clone(),
     });
@@ -47,7 +47,7 @@ pub(crate) fn bind(core: &Arc<SocketCore>, name: &str, given: &str) -> Result<St
 
 pub(crate) fn connect(core: &Arc<SocketCore>, name: &str, given: &str) -> Result<()> {
     let resolved = format!("inproc://{name}");
-    core.add_endpoint(given, &resolved, None);
+    core.add_endpoint(given, &resolved, None, None);
     let binder = {
         let mut reg = core
             .ctx

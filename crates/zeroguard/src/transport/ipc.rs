@@ -7,8 +7,8 @@
 //! removed when the socket unbinds or closes.
 
 use std::net::IpAddr;
-use std::os::unix::fs::FileTypeExt;
-use std::path::Path;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::net::UnixStream;
@@ -17,6 +17,37 @@ use super::{start_listener, Listener};
 use crate::engine::Stream;
 use crate::error::{Error, Result};
 use crate::socket::SocketCore;
+
+/// The socket file a listener created, identified by device and inode so
+/// that it is removed only while it is still ours: a socket bound to the
+/// same path after we closed must keep its file.
+#[derive(Debug, Clone)]
+pub(crate) struct SocketFile {
+    pub(crate) path: PathBuf,
+    id: Option<(u64, u64)>,
+}
+
+impl SocketFile {
+    fn new(path: &Path) -> SocketFile {
+        let id = std::fs::symlink_metadata(path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        SocketFile {
+            path: path.to_path_buf(),
+            id,
+        }
+    }
+
+    /// Removes the file if it is still the one we created.
+    pub(crate) fn remove(&self) {
+        let current = std::fs::symlink_metadata(&self.path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        if current.is_some() && current == self.id {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
 
 pub(crate) fn bind(core: &Arc<SocketCore>, path: &Path, given: &str) -> Result<String> {
     let bind_err = |source| Error::Bind {
@@ -41,13 +72,14 @@ pub(crate) fn bind(core: &Arc<SocketCore>, path: &Path, given: &str) -> Result<S
         }
     }
     let std_listener = std::os::unix::net::UnixListener::bind(path).map_err(bind_err)?;
+    let file = SocketFile::new(path);
     std_listener.set_nonblocking(true).map_err(bind_err)?;
     let _guard = core.ctx.enter();
     let listener = tokio::net::UnixListener::from_std(std_listener).map_err(bind_err)?;
     let resolved = format!("ipc://{}", path.display());
     start_listener(
         core,
-        Listener::Unix(listener, path.to_path_buf()),
+        Listener::Unix(listener, file),
         given,
         resolved.clone(),
     );

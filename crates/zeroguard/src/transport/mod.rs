@@ -26,7 +26,7 @@ pub(crate) mod tcp;
 /// A listening socket of either stream transport.
 pub(crate) enum Listener {
     Tcp(TcpListener),
-    Unix(UnixListener, std::path::PathBuf),
+    Unix(UnixListener, ipc::SocketFile),
 }
 
 impl Listener {
@@ -37,9 +37,9 @@ impl Listener {
                 s.set_nodelay(true)?;
                 Ok((Stream::Tcp(s), addr.to_string(), Some(addr.ip())))
             }
-            Listener::Unix(l, path) => {
+            Listener::Unix(l, file) => {
                 let (s, _) = l.accept().await?;
-                Ok((Stream::Unix(s), path.display().to_string(), None))
+                Ok((Stream::Unix(s), file.path.display().to_string(), None))
             }
         }
     }
@@ -47,9 +47,8 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Listener::Unix(_, path) = self {
-            // The socket file is ours; leave no stale file behind.
-            let _ = std::fs::remove_file(path);
+        if let Listener::Unix(_, file) = self {
+            file.remove();
         }
     }
 }
@@ -67,7 +66,7 @@ pub(crate) fn bind(core: &Arc<SocketCore>, endpoint: Endpoint, given: &str) -> R
 pub(crate) fn connect(core: &Arc<SocketCore>, endpoint: Endpoint, given: &str) -> Result<()> {
     match endpoint {
         Endpoint::Tcp { .. } | Endpoint::Ipc(_) => {
-            let stop = core.add_endpoint(given, &endpoint.to_string(), None);
+            let stop = core.add_endpoint(given, &endpoint.to_string(), None, None);
             let core2 = core.clone();
             core.ctx.spawn(connect_loop(core2, endpoint, stop));
             Ok(())
@@ -83,7 +82,11 @@ pub(crate) fn start_listener(
     given: &str,
     resolved: String,
 ) {
-    let stop = core.add_endpoint(given, &resolved, None);
+    let file = match &listener {
+        Listener::Unix(_, file) => Some(file.clone()),
+        Listener::Tcp(_) => None,
+    };
+    let stop = core.add_endpoint(given, &resolved, None, file);
     core.emit(MonitorEvent::Listening {
         endpoint: resolved.clone(),
     });
