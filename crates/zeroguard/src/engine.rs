@@ -21,6 +21,7 @@ use zeroguard_zmtp::{Config, Connection, Error as ProtocolError, Event};
 
 use crate::monitor::MonitorEvent;
 use crate::pipe::{Item, Queue, Signal};
+use crate::rate::Bucket;
 use crate::security::AuthContext;
 use crate::socket::{PeerId, SocketCore};
 
@@ -183,11 +184,17 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
     let mut linger_deadline: Option<Instant> = None;
     let mut handshake_done = false;
     let mut eof = false;
+    let mut bucket = core
+        .options()
+        .rate_limit
+        .map(|l| Bucket::new(l, Instant::now()));
+    let mut rate_pause: Option<Instant>;
 
     let end: Result<(), String> = 'run: loop {
-        // Decode what can be delivered.
+        // Decode what can be delivered (and what the peer's allowance permits).
+        rate_pause = bucket.as_mut().and_then(|b| b.paused_until(Instant::now()));
         loop {
-            if attached.as_ref().is_some_and(|a| !a.inq.has_room()) {
+            if rate_pause.is_some() || attached.as_ref().is_some_and(|a| !a.inq.has_room()) {
                 break;
             }
             match conn.poll_event() {
@@ -238,6 +245,10 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                         if core.kind == zeroguard_zmtp::SocketType::Pub {
                             continue; // PUB has no receive side; libzmq drops these too.
                         }
+                        if let Some(b) = bucket.as_mut() {
+                            b.consume(msg.payload_len());
+                            rate_pause = b.paused_until(Instant::now());
+                        }
                         // Room was checked above; a closed queue means the socket is going away.
                         let _ = a.inq.try_push(Item::Msg(msg));
                     }
@@ -270,6 +281,10 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
             let blocked = attached.as_ref().is_some_and(|a| !a.inq.has_room());
             if blocked && conn.buffered_input() > 0 && !*stop.borrow() {
                 wake.notified().await;
+                continue;
+            }
+            if let (Some(until), true) = (rate_pause, conn.buffered_input() > 0) {
+                sleep_until(Some(until)).await;
                 continue;
             }
             break 'run Err("peer closed the connection".into());
@@ -314,10 +329,12 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
             }
         }
 
-        let want_read =
-            !eof && conn.wants_input() && attached.as_ref().is_none_or(|a| a.inq.has_room());
+        let want_read = !eof
+            && rate_pause.is_none()
+            && conn.wants_input()
+            && attached.as_ref().is_none_or(|a| a.inq.has_room());
         let want_write = !wbuf.is_empty();
-        let deadline = [conn.poll_timeout(), linger_deadline]
+        let deadline = [conn.poll_timeout(), linger_deadline, rate_pause]
             .into_iter()
             .flatten()
             .min();

@@ -39,6 +39,7 @@ pub mod options;
 mod pipe;
 pub mod poller;
 pub mod proxy;
+mod rate;
 pub mod security;
 mod socket;
 mod subscriptions;
@@ -52,6 +53,7 @@ pub use monitor::{Monitor, MonitorEvent};
 pub use options::SocketOptions;
 pub use poller::{Interest, Poller, Ready};
 pub use proxy::proxy;
+pub use rate::RateLimit;
 pub use security::{AuthContext, Authenticator, Security};
 pub use socket::api::{
     proxy_dyn, AsyncSocket, CanRecv, CanSend, Dealer, DealerSocket, DynSocket, Kind, Pair,

@@ -11,6 +11,7 @@ use zeroguard_zmtp::config::{
 use zeroguard_zmtp::{HeartbeatConfig, Metadata};
 
 use crate::error::Error;
+use crate::rate::RateLimit;
 use crate::security::Security;
 
 /// Default high-water mark in messages, per peer and direction (as libzmq).
@@ -64,12 +65,24 @@ pub struct SocketOptions {
     pub max_connections_per_address: usize,
     /// Most accepted connections still in their handshake.
     pub max_handshakes: usize,
+    /// Per-peer allowance of messages and bytes per second; a peer over it
+    /// is not read until it is back under (back-pressure, never loss).
+    ///
+    /// Off by default: a throttled publisher's subscribers would lose data
+    /// at its high-water mark, and floods are already bounded by the
+    /// receive high-water marks (the socket stops reading a peer whose
+    /// queue is full) and by fair queueing between peers.
+    pub rate_limit: Option<RateLimit>,
     /// ROUTER: fail a send to an unknown routing id instead of dropping it.
     pub router_mandatory: bool,
     /// ROUTER: a new peer with an id already in use takes it over (otherwise it is refused).
     pub router_handover: bool,
     /// XPUB: pass every subscription to the application, not only new topics.
     pub xpub_verbose: bool,
+    /// XPUB: subscriptions are passed to the application but not applied;
+    /// the application applies them with `Socket::<XPub>::manual_subscribe`
+    /// (to the peer whose subscription it received last).
+    pub xpub_manual: bool,
     /// Security mechanism and authenticator.
     pub security: Security,
     /// Allow NULL or PLAIN on TCP addresses that are not loopback (cleartext on the network).
@@ -99,9 +112,11 @@ impl Default for SocketOptions {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             max_handshakes: DEFAULT_MAX_HANDSHAKES,
+            rate_limit: None,
             router_mandatory: false,
             router_handover: false,
             xpub_verbose: false,
+            xpub_manual: false,
             security: Security::Null,
             allow_plaintext: false,
             metadata: Metadata::new(),
@@ -131,6 +146,11 @@ impl SocketOptions {
         }
         if self.handshake_timeout.is_zero() {
             return bad("handshake timeout must be above zero");
+        }
+        if let Some(r) = self.rate_limit {
+            if r.messages_per_sec == 0 || r.bytes_per_sec == 0 {
+                return bad("a rate limit needs at least 1 message and 1 byte per second (use None for no limit)");
+            }
         }
         if self.reconnect_interval.is_zero() {
             return bad("reconnect interval must be above zero");

@@ -601,3 +601,175 @@ fn libzmq_dealer_to_dealer() {
         py.finish();
     });
 }
+
+#[test]
+fn req_to_libzmq_router() {
+    each_setup(|t, b| {
+        let ctx = Context::new().unwrap();
+        let (req, py) = join::<Req>(&ctx, t, b, "ROUTER", "", "[[\"echo\",2]]");
+        for m in [Message::from("r1"), Message::from_frames(["r2", "two"])] {
+            req.send(m.clone()).unwrap();
+            assert_eq!(req.recv().unwrap(), m, "{t:?} {b:?}");
+        }
+        py.finish();
+    });
+}
+
+#[test]
+fn libzmq_dealer_to_rep() {
+    each_setup(|t, b| {
+        let ctx = Context::new().unwrap();
+        let steps = format!(
+            "[[\"send\",{}],[\"recv\",1]]",
+            json_msgs(&[Message::from_frames(["", "question"])])
+        );
+        let (rep, py) = join::<Rep>(&ctx, t, b, "DEALER", "", &steps);
+        assert_eq!(
+            rep.recv().unwrap(),
+            Message::from("question"),
+            "{t:?} {b:?}"
+        );
+        rep.send("answer").unwrap();
+        assert_eq!(py.message(), vec![b"".to_vec(), b"answer".to_vec()]);
+        py.finish();
+    });
+}
+
+#[test]
+fn router_to_libzmq_router() {
+    each_setup(|t, b| {
+        let ctx = Context::new().unwrap();
+        let mut o = options();
+        o.routing_id = Some("zg-router".into());
+        let py_id = hex(b"py-router");
+        let steps = match b {
+            // libzmq learns our id from the handshake, then writes to it.
+            Binder::Zeroguard => format!(
+                "[[\"sleep\",300],[\"send\",[[\"{}\",\"{}\"]]],[\"recv\",1]]",
+                hex(b"zg-router"),
+                hex(b"hello")
+            ),
+            Binder::Libzmq => "[[\"echo\",1]]".to_owned(),
+        };
+        let (router, py) = join_with::<Router>(
+            &ctx,
+            o,
+            t,
+            b,
+            "ROUTER",
+            &format!("\"ROUTING_ID\":\"{py_id}\""),
+            &steps,
+        );
+        match b {
+            Binder::Zeroguard => {
+                assert_eq!(
+                    router.recv().unwrap(),
+                    Message::from_frames(["py-router", "hello"]),
+                    "{t:?}"
+                );
+                router
+                    .send(Message::from_frames(["py-router", "hi back"]))
+                    .unwrap();
+                assert_eq!(
+                    py.message(),
+                    vec![b"zg-router".to_vec(), b"hi back".to_vec()]
+                );
+            }
+            Binder::Libzmq => {
+                // We learn libzmq's id from the handshake; send until it is known.
+                let mut o = options();
+                o.router_mandatory = true;
+                router.set_options(o).unwrap();
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while let Err(zeroguard::Error::HostUnreachable(_)) =
+                    router.send(Message::from_frames(["py-router", "hello"]))
+                {
+                    assert!(Instant::now() < deadline, "libzmq ROUTER never attached");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                assert_eq!(
+                    router.recv().unwrap(),
+                    Message::from_frames(["py-router", "hello"]),
+                    "{t:?}"
+                );
+            }
+        }
+        py.finish();
+    });
+}
+
+#[test]
+fn xpub_to_libzmq_sub() {
+    each_setup(|t, b| {
+        let ctx = Context::new().unwrap();
+        let steps = format!("[[\"subscribe\",\"{}\"],[\"recv\",1]]", hex(b"t"));
+        let (xpub, py) = join::<XPub>(&ctx, t, b, "SUB", "", &steps);
+        assert_eq!(
+            xpub.recv().unwrap(),
+            Message::from(b"\x01t".to_vec()),
+            "{t:?} {b:?}"
+        );
+        xpub.send("other").unwrap();
+        xpub.send("topic").unwrap();
+        assert_eq!(py.message(), vec![b"topic".to_vec()]);
+        py.finish();
+    });
+}
+
+#[test]
+fn libzmq_xpub_to_sub() {
+    each_setup(|t, b| {
+        let ctx = Context::new().unwrap();
+        let msgs = [Message::from("no"), Message::from("yes: for you")];
+        let steps = format!(
+            "[[\"recv\",1],[\"wait_line\"],[\"send\",{}]]",
+            json_msgs(&msgs)
+        );
+        let (sub, mut py) = join::<Sub>(&ctx, t, b, "XPUB", "", &steps);
+        sub.subscribe("yes").unwrap();
+        assert_eq!(py.message(), vec![b"\x01yes".to_vec()], "{t:?} {b:?}");
+        py.go();
+        assert_eq!(sub.recv().unwrap(), msgs[1]);
+        py.finish();
+    });
+}
+
+#[test]
+fn pub_to_libzmq_xsub() {
+    each_setup(|t, b| {
+        let ctx = Context::new().unwrap();
+        let steps = format!(
+            "[[\"send\",{}],[\"recv\",1]]",
+            json_msgs(&[Message::from(b"\x01q".to_vec())])
+        );
+        let (publisher, py) = join::<Pub>(&ctx, t, b, "XSUB", "", &steps);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let got = loop {
+            publisher.send("skip").unwrap();
+            publisher.send("quote").unwrap();
+            if let Some(m) = py.try_message(Duration::from_millis(20)) {
+                break m;
+            }
+            assert!(Instant::now() < deadline, "{t:?} {b:?}");
+        };
+        assert_eq!(got, vec![b"quote".to_vec()]);
+        py.finish();
+    });
+}
+
+#[test]
+fn libzmq_pub_to_xsub() {
+    each_setup(|t, b| {
+        let ctx = Context::new().unwrap();
+        let msgs = [Message::from("zzz"), Message::from("k1")];
+        let steps = format!("[[\"wait_line\"],[\"send\",{}]]", json_msgs(&msgs));
+        let (xsub, mut py) = join::<XSub>(&ctx, t, b, "PUB", "", &steps);
+        let monitor = xsub.monitor();
+        xsub.send(Message::from(b"\x01k".to_vec())).unwrap();
+        wait_handshake(&monitor);
+        std::thread::sleep(Duration::from_millis(300));
+        py.go();
+        assert_eq!(xsub.recv().unwrap(), msgs[1], "{t:?} {b:?}");
+        py.finish();
+    });
+}

@@ -783,3 +783,75 @@ fn inproc_messages_sent_before_close_are_delivered() {
         assert_eq!(text(&pull.recv().unwrap()), format!("last words {round}"));
     }
 }
+
+#[test]
+fn rate_limit_slows_a_peer_without_losing_messages() {
+    let ctx = Context::new().unwrap();
+    let mut o = opts();
+    o.rate_limit = Some(zeroguard::RateLimit {
+        messages_per_sec: 200,
+        bytes_per_sec: 1 << 20,
+    });
+    let pull = Socket::<Pull>::with_options(&ctx, o).unwrap();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let push = sock::<Push>(&ctx);
+    push.connect(&ep).unwrap();
+    push.send("warm-up").unwrap();
+    pull.recv().unwrap();
+    let start = Instant::now();
+    for i in 0..80 {
+        push.send(format!("{i}").into_bytes()).unwrap();
+    }
+    for i in 0..80 {
+        assert_eq!(text(&pull.recv().unwrap()), format!("{i}"));
+    }
+    // 80 messages at 200/s with a burst of 20 cannot take less than 0.3 s.
+    assert!(
+        start.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn xpub_manual_mode_applies_only_what_the_application_chooses() {
+    let ctx = Context::new().unwrap();
+    let mut o = opts();
+    o.xpub_manual = true;
+    let xpub = Socket::<XPub>::with_options(&ctx, o).unwrap();
+    xpub.bind("inproc://manual").unwrap();
+    assert!(matches!(
+        xpub.manual_subscribe("x"),
+        Err(Error::InvalidState(_))
+    ));
+    let sub = sock::<Sub>(&ctx);
+    sub.connect("inproc://manual").unwrap();
+    sub.subscribe("apple").unwrap();
+    assert_eq!(xpub.recv().unwrap(), Message::from(b"\x01apple".to_vec()));
+    xpub.send("apple pie").unwrap();
+    assert!(
+        sub.try_recv().unwrap().is_none(),
+        "not applied until the application says so"
+    );
+    xpub.manual_subscribe("apple").unwrap();
+    xpub.send("apple tart").unwrap();
+    assert_eq!(text(&sub.recv().unwrap()), "apple tart");
+}
+
+#[test]
+fn tcp_over_ipv6_and_host_names() {
+    let ctx = Context::new().unwrap();
+    let pull = sock::<Pull>(&ctx);
+    let v6 = pull.bind("tcp://[::1]:0").unwrap();
+    assert!(v6.starts_with("tcp://[::1]:"), "{v6}");
+    let v4 = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let port = v4.rsplit(':').next().unwrap();
+    let a = sock::<Push>(&ctx);
+    a.connect(&v6).unwrap();
+    a.send("over ipv6").unwrap();
+    assert_eq!(text(&pull.recv().unwrap()), "over ipv6");
+    let b = sock::<Push>(&ctx);
+    b.connect(&format!("tcp://localhost:{port}")).unwrap();
+    b.send("by name").unwrap();
+    assert_eq!(text(&pull.recv().unwrap()), "by name");
+}

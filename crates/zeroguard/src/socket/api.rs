@@ -342,6 +342,21 @@ impl Socket<Sub> {
     }
 }
 
+impl Socket<XPub> {
+    /// Manual mode: makes the peer whose subscription message was received
+    /// last get messages starting with `prefix`.
+    pub fn manual_subscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
+        self.core()
+            .manual_subscription(Bytes::copy_from_slice(prefix.as_ref()), true)
+    }
+
+    /// Manual mode: withdraws one `manual_subscribe` from that peer.
+    pub fn manual_unsubscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
+        self.core()
+            .manual_subscription(Bytes::copy_from_slice(prefix.as_ref()), false)
+    }
+}
+
 impl AsyncSocket<Sub> {
     /// Receives messages whose first frame starts with `prefix` (empty: everything).
     pub fn subscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {

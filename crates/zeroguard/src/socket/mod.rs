@@ -68,8 +68,10 @@ pub(crate) struct State {
     pub(crate) own_subs: Subscriptions,
     /// XPUB: the union of the peers' subscriptions.
     pub(crate) all_subs: Subscriptions,
-    /// XPUB: subscription messages waiting for the application.
-    pub(crate) xpub_pending: std::collections::VecDeque<Message>,
+    /// XPUB: subscription messages waiting for the application, and who sent each.
+    pub(crate) xpub_pending: std::collections::VecDeque<(PeerId, Message)>,
+    /// XPUB manual mode: the peer whose subscription message was received last.
+    pub(crate) xpub_last: Option<PeerId>,
     /// ROUTER: routing id to peer.
     pub(crate) by_id: HashMap<Bytes, PeerId>,
     /// ROUTER: counter for generated ids.
@@ -381,7 +383,7 @@ impl SocketCore {
                     if state.all_subs.remove(topic) {
                         state
                             .xpub_pending
-                            .push_back(subscription_message(false, topic));
+                            .push_back((id, subscription_message(false, topic)));
                     }
                 }
             }
@@ -394,51 +396,84 @@ impl SocketCore {
         state.reap();
     }
 
-    /// A peer subscribed (or cancelled): PUB and XPUB keep it per peer.
+    /// A peer subscribed (or cancelled): PUB and XPUB keep it per peer;
+    /// XPUB also tells the application (new topics only, unless verbose).
+    /// In XPUB manual mode nothing is applied: the application decides with
+    /// [`manual_subscription`](SocketCore::manual_subscription).
     pub(crate) fn on_subscription(&self, id: PeerId, topic: Bytes, subscribe: bool) {
         if !self.kind.accepts_subscriptions() {
             return;
         }
-        let verbose = self.kind == SocketType::XPub && self.options().xpub_verbose;
+        let options = self.options();
+        let xpub = self.kind == SocketType::XPub;
+        let manual = xpub && options.xpub_manual;
         let mut state = self.lock();
-        let Some(peer) = state.peer_mut(id) else {
-            return;
+        let notify = if manual {
+            state.peer(id).is_some()
+        } else {
+            let Some(peer) = state.peer_mut(id) else {
+                return;
+            };
+            if subscribe {
+                if peer.subs.len() >= MAX_SUBSCRIPTIONS_PER_PEER {
+                    self.stats
+                        .dropped_subscriptions
+                        .fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                peer.subs.add(topic.clone());
+            } else if peer.subs.count(&topic) > 0 {
+                peer.subs.remove(&topic);
+            } else {
+                // Cancelling what was never subscribed changes nothing.
+                return;
+            }
+            if !xpub {
+                return;
+            }
+            if subscribe {
+                state.all_subs.add(topic.clone()) || options.xpub_verbose
+            } else {
+                state.all_subs.remove(&topic)
+            }
         };
-        if subscribe {
-            if peer.subs.len() >= MAX_SUBSCRIPTIONS_PER_PEER {
+        if notify {
+            if state.xpub_pending.len() >= options.rcvhwm {
                 self.stats
                     .dropped_subscriptions
                     .fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            peer.subs.add(topic.clone());
-        } else if peer.subs.count(&topic) > 0 {
-            peer.subs.remove(&topic);
-        } else {
-            // Cancelling what was never subscribed changes nothing.
-            return;
-        }
-        if self.kind != SocketType::XPub {
-            return;
-        }
-        let notify = if subscribe {
-            state.all_subs.add(topic.clone()) || verbose
-        } else {
-            state.all_subs.remove(&topic)
-        };
-        if notify {
-            let m = subscription_message(subscribe, &topic);
-            let limit = self.options().rcvhwm;
-            if state.xpub_pending.len() >= limit {
-                self.stats
-                    .dropped_subscriptions
-                    .fetch_add(1, Ordering::Relaxed);
-            } else {
-                state.xpub_pending.push_back(m);
-            }
+            state
+                .xpub_pending
+                .push_back((id, subscription_message(subscribe, &topic)));
             drop(state);
             self.readable.notify_waiters();
         }
+    }
+
+    /// XPUB manual mode: applies a subscription to the peer whose
+    /// subscription message the application received last.
+    pub(crate) fn manual_subscription(&self, topic: Bytes, subscribe: bool) -> Result<()> {
+        if self.kind != SocketType::XPub || !self.options().xpub_manual {
+            return Err(Error::InvalidState(
+                "manual subscriptions need an XPUB socket with xpub_manual set",
+            ));
+        }
+        let mut state = self.lock();
+        let Some(last) = state.xpub_last else {
+            return Err(Error::InvalidState(
+                "no subscription message has been received yet",
+            ));
+        };
+        if let Some(peer) = state.peer_mut(last) {
+            if subscribe {
+                peer.subs.add(topic);
+            } else {
+                peer.subs.remove(&topic);
+            }
+        }
+        Ok(())
     }
 
     /// Stops every endpoint and connection; queued messages get `linger` to leave.

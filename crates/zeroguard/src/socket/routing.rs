@@ -285,7 +285,8 @@ impl SocketCore {
                 }
             }
             SocketType::XPub => {
-                if let Some(m) = state.xpub_pending.pop_front() {
+                if let Some((from, m)) = state.xpub_pending.pop_front() {
+                    state.xpub_last = Some(from);
                     Ok(Some(m))
                 } else {
                     Ok(fair_queue(&mut state).map(|(_, _, m)| m))
