@@ -7,6 +7,7 @@ use bytes::Bytes;
 use crate::error::Error;
 use crate::greeting::MechanismKind;
 use crate::heartbeat::HeartbeatConfig;
+use crate::mechanism::curve::CurveKeyPair;
 use crate::metadata::{self, Metadata};
 use crate::socket_type::SocketType;
 
@@ -38,6 +39,18 @@ pub enum MechanismConfig {
     },
     /// PLAIN server: every client's credentials are raised as an authentication request.
     PlainServer,
+    /// CURVE client: our long-term keys, and the server's public key, pinned.
+    CurveClient {
+        /// Our long-term key pair.
+        keys: CurveKeyPair,
+        /// The server's long-term public key.
+        server_key: [u8; 32],
+    },
+    /// CURVE server: every client's long-term key is raised as an authentication request.
+    CurveServer {
+        /// Our long-term key pair.
+        keys: CurveKeyPair,
+    },
 }
 
 impl std::fmt::Debug for MechanismConfig {
@@ -53,6 +66,17 @@ impl std::fmt::Debug for MechanismConfig {
                 .field("password", &"<redacted>")
                 .finish(),
             MechanismConfig::PlainServer => f.write_str("PlainServer"),
+            MechanismConfig::CurveClient { keys, server_key } => f
+                .debug_struct("CurveClient")
+                .field("keys", keys)
+                .field(
+                    "server_key",
+                    &crate::z85::encode(server_key).unwrap_or_default(),
+                )
+                .finish(),
+            MechanismConfig::CurveServer { keys } => {
+                f.debug_struct("CurveServer").field("keys", keys).finish()
+            }
         }
     }
 }
@@ -65,12 +89,18 @@ impl MechanismConfig {
             MechanismConfig::PlainClient { .. } | MechanismConfig::PlainServer => {
                 MechanismKind::Plain
             }
+            MechanismConfig::CurveClient { .. } | MechanismConfig::CurveServer { .. } => {
+                MechanismKind::Curve
+            }
         }
     }
 
     /// Whether the local side takes the server role (greeting as-server bit).
     pub fn as_server(&self) -> bool {
-        matches!(self, MechanismConfig::PlainServer)
+        matches!(
+            self,
+            MechanismConfig::PlainServer | MechanismConfig::CurveServer { .. }
+        )
     }
 
     /// A PLAIN client configuration.

@@ -26,12 +26,15 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::command::{self, encode_error, encode_pong, parse_ping, parse_pong, RawCommand};
+use crate::command::{self, encode_error, parse_ping, parse_pong, RawCommand};
 use crate::config::{Config, MechanismConfig};
 use crate::error::{Error, ErrorCategory};
 use crate::frame::{decode_frame, encode_header, FrameLimits, FLAGS_RESERVED, FLAG_COMMAND};
 use crate::greeting::{check_peer_greeting, encode_greeting, MechanismKind, Version, GREETING_LEN};
 use crate::heartbeat::{Heartbeat, HeartbeatAction};
+use crate::mechanism::curve::cipher::{CurveCipher, OVERHEAD as CURVE_OVERHEAD};
+use crate::mechanism::curve::client::CurveClient;
+use crate::mechanism::curve::server::CurveServer;
 use crate::mechanism::{
     self, null::NullHandshake, plain, AuthDecision, AuthRequest, Ctx, Handshake, Step,
 };
@@ -105,6 +108,10 @@ pub struct Connection {
     heartbeat: Heartbeat,
     partial: Vec<Bytes>,
     partial_len: u64,
+    /// CURVE: every frame after the handshake goes through this.
+    cipher: Option<CurveCipher>,
+    /// Scratch space for command bodies before they are framed or boxed.
+    scratch: BytesMut,
 }
 
 impl Connection {
@@ -119,6 +126,12 @@ impl Connection {
                 Handshake::PlainClient(plain::PlainClient::new(username.clone(), password.clone()))
             }
             MechanismConfig::PlainServer => Handshake::PlainServer(plain::PlainServer::new()),
+            MechanismConfig::CurveClient { keys, server_key } => {
+                Handshake::CurveClient(Box::new(CurveClient::new(keys.clone(), *server_key)))
+            }
+            MechanismConfig::CurveServer { keys } => {
+                Handshake::CurveServer(Box::new(CurveServer::new(keys.clone())))
+            }
         };
         let mut output = BytesMut::with_capacity(256);
         output.put_slice(&encode_greeting(
@@ -142,6 +155,8 @@ impl Connection {
             now,
             partial: Vec::new(),
             partial_len: 0,
+            cipher: None,
+            scratch: BytesMut::new(),
         })
     }
 
@@ -201,7 +216,8 @@ impl Connection {
             HeartbeatAction::None => Ok(()),
             HeartbeatAction::SendPing => {
                 let ttl = self.heartbeat.config().ttl;
-                command::encode_ping(&mut self.output, ttl, &[]);
+                let deciseconds = u16::try_from(ttl.as_millis() / 100).unwrap_or(u16::MAX);
+                self.emit_command(None, "PING", &[&deciseconds.to_be_bytes()]);
                 Ok(())
             }
             HeartbeatAction::Expired(after) => Err(self.fail(Error::HeartbeatTimeout {
@@ -261,12 +277,45 @@ impl Connection {
         }
         self.poll_transmit(buf);
         let last = msg.len() - 1;
-        buf.reserve(msg.payload_len() + 9 * msg.len());
-        for (i, frame) in msg.frames().iter().enumerate() {
-            encode_header(buf, i < last, false, frame.len());
-            buf.put_slice(frame);
+        match &mut self.cipher {
+            Some(cipher) => {
+                buf.reserve(msg.payload_len() + (9 + CURVE_OVERHEAD) * msg.len());
+                for (i, frame) in msg.frames().iter().enumerate() {
+                    cipher.encrypt_frame(i < last, false, frame, buf);
+                }
+            }
+            None => {
+                buf.reserve(msg.payload_len() + 9 * msg.len());
+                for (i, frame) in msg.frames().iter().enumerate() {
+                    encode_header(buf, i < last, false, frame.len());
+                    buf.put_slice(frame);
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Writes a command of the data phase (PING, PONG, SUBSCRIBE, CANCEL):
+    /// framed as a command, or boxed as a MESSAGE with the COMMAND bit in a
+    /// CURVE session. `None` writes to our own output queue.
+    fn emit_command(&mut self, buf: Option<&mut BytesMut>, name: &str, parts: &[&[u8]]) {
+        let out = match buf {
+            Some(b) => b,
+            None => &mut self.output,
+        };
+        match &mut self.cipher {
+            Some(cipher) => {
+                self.scratch.clear();
+                self.scratch
+                    .put_u8(u8::try_from(name.len()).unwrap_or(u8::MAX));
+                self.scratch.put_slice(name.as_bytes());
+                for p in parts {
+                    self.scratch.put_slice(p);
+                }
+                cipher.encrypt_frame(false, true, &self.scratch, out);
+            }
+            None => command::encode_command(out, name, parts),
+        }
     }
 
     /// Sends a subscription to the peer: a SUBSCRIBE command to a 3.1 peer,
@@ -290,13 +339,13 @@ impl Connection {
         self.poll_transmit(buf);
         match (self.version, subscribe) {
             (Version::V3_0, _) => {
-                buf.reserve(10 + topic.len());
-                encode_header(buf, false, false, topic.len() + 1);
-                buf.put_u8(u8::from(subscribe));
-                buf.put_slice(topic);
+                let mut body = Vec::with_capacity(topic.len() + 1);
+                body.push(u8::from(subscribe));
+                body.extend_from_slice(topic);
+                return self.send(&Message::from(body), buf);
             }
-            (_, true) => command::encode_command(buf, "SUBSCRIBE", &[topic]),
-            (_, false) => command::encode_command(buf, "CANCEL", &[topic]),
+            (_, true) => self.emit_command(Some(buf), "SUBSCRIBE", &[topic]),
+            (_, false) => self.emit_command(Some(buf), "CANCEL", &[topic]),
         }
         Ok(())
     }
@@ -485,10 +534,25 @@ impl Connection {
                         }
                         Err(e) => return Err(e),
                     };
-                    let event = if frame.command {
-                        self.on_command(&frame.body)?
+                    let (more, command, body) = match &mut self.cipher {
+                        Some(cipher) => {
+                            if frame.more {
+                                return Err(Error::malformed(
+                                    b"MESSAGE",
+                                    "MORE set on the frame that carries it",
+                                ));
+                            }
+                            cipher.decrypt_frame(&frame.body)?
+                        }
+                        None => (frame.more, frame.command, frame.body),
+                    };
+                    let event = if command {
+                        if more {
+                            return Err(Error::CommandWithMore);
+                        }
+                        self.on_command(&body)?
                     } else {
-                        self.on_message_frame(frame.more, frame.body)?
+                        self.on_message_frame(more, body)?
                     };
                     if event.is_some() {
                         return Ok(event);
@@ -507,7 +571,8 @@ impl Connection {
                 self.awaiting_decision = true;
                 Some(Event::Authenticate(request))
             }
-            Step::Done(peer) => {
+            Step::Done(peer, cipher) => {
+                self.cipher = cipher;
                 self.phase = Phase::Active;
                 self.handshake_deadline = None;
                 if self.version >= Version::V3_1 {
@@ -545,7 +610,7 @@ impl Connection {
             b"PING" => {
                 let ping = parse_ping(&cmd.data)?;
                 self.heartbeat.on_ping(self.now, ping.ttl);
-                encode_pong(&mut self.output, &ping.context);
+                self.emit_command(None, "PONG", &[&ping.context]);
                 Ok(None)
             }
             b"PONG" => {

@@ -180,6 +180,18 @@ pub enum Error {
         /// The reason text the peer sent (lossily decoded, at most 255 bytes).
         reason: String,
     },
+    /// A CURVE box did not open: wrong keys, or data tampered with.
+    #[error("could not open {what}")]
+    Decryption {
+        /// Which box, and what that most likely means.
+        what: &'static str,
+    },
+    /// A CURVE short nonce did not increase: a replayed or reordered command (CVE-2014-7203).
+    #[error("peer reused or reordered a CURVE nonce in {command}; replayed data is refused")]
+    NonceNotIncreasing {
+        /// The command that carried it.
+        command: &'static str,
+    },
     /// The handshake did not finish within the configured time.
     #[error("peer did not complete the handshake within {millis} ms")]
     HandshakeTimeout {
@@ -223,6 +235,7 @@ impl Error {
             | UnexpectedCommand { .. }
             | MessageBeforeHandshake
             | InvalidMetadata { .. }
+            | NonceNotIncreasing { .. }
             | MissingSocketType => ErrorCategory::Protocol,
             LegacyVersion { .. }
             | MechanismMismatch { .. }
@@ -231,7 +244,7 @@ impl Error {
             FrameTooLarge { .. } | MessageTooLarge { .. } | TooManyFrames { .. } => {
                 ErrorCategory::Limit
             }
-            AuthenticationRefused { .. } => ErrorCategory::Authentication,
+            AuthenticationRefused { .. } | Decryption { .. } => ErrorCategory::Authentication,
             PeerError { reason } => {
                 // A peer that refuses our credentials answers with a ZAP status code.
                 if matches!(reason.as_str(), "300" | "400" | "500") {

@@ -71,6 +71,7 @@ pub use connection::{Connection, Event, PeerInfo};
 pub use error::{Error, ErrorCategory};
 pub use greeting::{MechanismKind, Version};
 pub use heartbeat::HeartbeatConfig;
+pub use mechanism::curve::CurveKeyPair;
 pub use mechanism::{AuthDecision, AuthRequest, Credentials};
 pub use message::Message;
 pub use metadata::Metadata;

@@ -49,6 +49,11 @@ pub enum Z85Error {
         /// Offset of the group's first character.
         position: usize,
     },
+    /// A public key does not belong to the secret key it was paired with.
+    #[error(
+        "the public key does not match the secret key; the certificate is corrupt or mixed up"
+    )]
+    KeyMismatch,
     /// A decoded key did not have the expected length.
     #[error("expected a {expected}-character Z85 key, got {actual} characters")]
     BadKeyLength {

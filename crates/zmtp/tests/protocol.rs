@@ -853,3 +853,305 @@ proptest! {
         prop_assert_eq!(zeroguard_zmtp::z85::decode(&text).unwrap(), data);
     }
 }
+
+// --------------------------------------------------------------------- CURVE
+
+use zeroguard_zmtp::CurveKeyPair;
+
+fn curve_pair(
+    client_type: SocketType,
+    server_type: SocketType,
+    server_keys: &CurveKeyPair,
+    pinned: [u8; 32],
+) -> Pair {
+    let client = Config::new(
+        client_type,
+        MechanismConfig::CurveClient {
+            keys: CurveKeyPair::generate(),
+            server_key: pinned,
+        },
+    );
+    let server = Config::new(
+        server_type,
+        MechanismConfig::CurveServer {
+            keys: server_keys.clone(),
+        },
+    );
+    Pair::new(client, server)
+}
+
+#[test]
+fn curve_handshake_and_messages_both_ways() {
+    let server_keys = CurveKeyPair::generate();
+    let mut p = curve_pair(
+        SocketType::Dealer,
+        SocketType::Router,
+        &server_keys,
+        *server_keys.public(),
+    );
+    p.pump(accept_all);
+    assert!(
+        p.a_error.is_none() && p.b_error.is_none(),
+        "{:?} {:?}",
+        p.a_error,
+        p.b_error
+    );
+    let ready = p
+        .b_events
+        .iter()
+        .find_map(|e| match e {
+            Event::Ready(i) => Some(i.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(ready.mechanism, MechanismKind::Curve);
+    assert_eq!(ready.socket_type, SocketType::Dealer);
+    let msg = Message::from_frames([vec![], vec![1u8; 10_000], b"end".to_vec()]);
+    p.send_a_to_b(&msg);
+    assert_eq!(p.b_messages(), vec![msg.clone()]);
+    let mut wire = BytesMut::new();
+    p.b.send(&msg, &mut wire).unwrap();
+    p.a.handle_input(p.now, &wire);
+    p.pump(accept_all);
+    assert_eq!(messages(&p.a_events), vec![msg]);
+}
+
+#[test]
+fn curve_client_key_is_offered_for_judgement() {
+    let server_keys = CurveKeyPair::generate();
+    let client_keys = CurveKeyPair::generate();
+    let client = Config::new(
+        SocketType::Req,
+        MechanismConfig::CurveClient {
+            keys: client_keys.clone(),
+            server_key: *server_keys.public(),
+        },
+    );
+    let server = Config::new(
+        SocketType::Rep,
+        MechanismConfig::CurveServer { keys: server_keys },
+    );
+    let mut p = Pair::new(client, server);
+    p.pump(accept_all);
+    let offered = p
+        .b_events
+        .iter()
+        .find_map(|e| match e {
+            Event::Authenticate(r) => Some(r.credentials.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        offered,
+        Credentials::Curve {
+            public_key: *client_keys.public()
+        }
+    );
+}
+
+#[test]
+fn curve_wrong_server_key_fails_before_any_data() {
+    let server_keys = CurveKeyPair::generate();
+    let impostor_pin = *CurveKeyPair::generate().public();
+    let mut p = curve_pair(
+        SocketType::Push,
+        SocketType::Pull,
+        &server_keys,
+        impostor_pin,
+    );
+    p.pump(accept_all);
+    // The server cannot open HELLO (it was sealed for another key); nothing is exchanged.
+    assert!(
+        matches!(p.b_error, Some(Error::Decryption { .. })),
+        "{:?}",
+        p.b_error
+    );
+    assert_eq!(
+        p.b_error.as_ref().unwrap().category(),
+        ErrorCategory::Authentication
+    );
+    assert_eq!(ready_count(&p.a_events) + ready_count(&p.b_events), 0);
+    assert!(p
+        .a
+        .send(&Message::from("secret"), &mut BytesMut::new())
+        .is_err());
+}
+
+#[test]
+fn curve_unknown_client_key_is_refused() {
+    let server_keys = CurveKeyPair::generate();
+    let mut p = curve_pair(
+        SocketType::Dealer,
+        SocketType::Router,
+        &server_keys,
+        *server_keys.public(),
+    );
+    p.pump(|_| AuthDecision::refuse("key not in the allowed set"));
+    assert!(matches!(
+        p.b_error,
+        Some(Error::AuthenticationRefused { status: 400, .. })
+    ));
+    assert_eq!(
+        p.a_error,
+        Some(Error::PeerError {
+            reason: "400".into()
+        })
+    );
+    assert_eq!(ready_count(&p.a_events) + ready_count(&p.b_events), 0);
+}
+
+fn ready_curve_pair() -> Pair {
+    let server_keys = CurveKeyPair::generate();
+    let mut p = curve_pair(
+        SocketType::Push,
+        SocketType::Pull,
+        &server_keys,
+        *server_keys.public(),
+    );
+    p.pump(accept_all);
+    assert!(p.a.is_ready() && p.b.is_ready());
+    p
+}
+
+#[test]
+fn cve_2014_7203_replayed_curve_message_refused() {
+    let mut p = ready_curve_pair();
+    let mut wire = BytesMut::new();
+    p.a.send(&Message::from("pay 100"), &mut wire).unwrap();
+    p.b.handle_input(p.now, &wire);
+    p.pump(accept_all);
+    assert_eq!(p.b_messages(), vec![Message::from("pay 100")]);
+    // The same bytes again: a replay.
+    p.b.handle_input(p.now, &wire);
+    p.pump(accept_all);
+    assert_eq!(p.b_messages().len(), 1, "the replay delivered nothing");
+    assert_eq!(
+        p.b_error,
+        Some(Error::NonceNotIncreasing { command: "MESSAGE" })
+    );
+}
+
+#[test]
+fn curve_flipped_ciphertext_bit_refused() {
+    let mut p = ready_curve_pair();
+    let mut wire = BytesMut::new();
+    p.a.send(&Message::from("transfer to alice"), &mut wire)
+        .unwrap();
+    let last = wire.len() - 1;
+    wire[last] ^= 0x01;
+    p.b.handle_input(p.now, &wire);
+    p.pump(accept_all);
+    assert!(p.b_messages().is_empty());
+    assert!(matches!(p.b_error, Some(Error::Decryption { .. })));
+}
+
+#[test]
+fn curve_wire_carries_no_payload_bytes() {
+    let server_keys = CurveKeyPair::generate();
+    let client = Config::new(
+        SocketType::Dealer,
+        MechanismConfig::CurveClient {
+            keys: CurveKeyPair::generate(),
+            server_key: *server_keys.public(),
+        },
+    );
+    let mut metadata = Metadata::new();
+    metadata
+        .insert("X-Secret-Label", "top-secret-label")
+        .unwrap();
+    let mut client = client;
+    client.metadata = metadata;
+    let server = Config::new(
+        SocketType::Router,
+        MechanismConfig::CurveServer { keys: server_keys },
+    );
+    let now = Instant::now();
+    let (mut a, mut b) = (
+        Connection::new(client, now).unwrap(),
+        Connection::new(server, now).unwrap(),
+    );
+    let mut captured = Vec::new();
+    let payload = b"the quick brown fox jumps over the lazy dog";
+    for round in 0..8 {
+        let mut wa = BytesMut::new();
+        let mut wb = BytesMut::new();
+        a.poll_transmit(&mut wa);
+        b.poll_transmit(&mut wb);
+        if round == 6 {
+            a.send(&Message::from(&payload[..]), &mut wa).unwrap();
+        }
+        captured.extend_from_slice(&wa);
+        captured.extend_from_slice(&wb);
+        b.handle_input(now, &wa);
+        a.handle_input(now, &wb);
+        while let Ok(Some(e)) = a.poll_event() {
+            let _ = e;
+        }
+        while let Ok(Some(e)) = b.poll_event() {
+            if let Event::Authenticate(_) = e {
+                b.complete_auth(AuthDecision::accept()).unwrap();
+            }
+        }
+    }
+    assert!(a.is_ready() && b.is_ready());
+    let contains = |needle: &[u8]| captured.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        !contains(b"quick brown fox"),
+        "payload in clear on the wire"
+    );
+    assert!(
+        !contains(b"top-secret-label"),
+        "metadata in clear on the wire"
+    );
+    assert!(!contains(b"DEALER"), "socket type in clear on the wire");
+}
+
+#[test]
+fn curve_heartbeats_and_subscriptions_travel_boxed() {
+    let server_keys = CurveKeyPair::generate();
+    let mut client = Config::new(
+        SocketType::Sub,
+        MechanismConfig::CurveClient {
+            keys: CurveKeyPair::generate(),
+            server_key: *server_keys.public(),
+        },
+    );
+    client.heartbeat.interval = Some(Duration::from_secs(1));
+    let server = Config::new(
+        SocketType::Pub,
+        MechanismConfig::CurveServer { keys: server_keys },
+    );
+    let mut p = Pair::new(client, server);
+    p.pump(accept_all);
+    let mut wire = BytesMut::new();
+    p.a.send_subscribe(b"weather", &mut wire).unwrap();
+    assert!(!wire.windows(7).any(|w| w == b"weather"));
+    p.b.handle_input(p.now, &wire);
+    p.pump(accept_all);
+    assert!(p
+        .b_events
+        .contains(&Event::Subscribe(Bytes::from_static(b"weather"))));
+    // A PING and its PONG go through the boxes too; the connection stays up.
+    for s in 1..=4 {
+        p.now += Duration::from_secs(1);
+        let _ = s;
+        p.a.handle_timeout(p.now).unwrap();
+        p.pump(accept_all);
+    }
+    assert!(
+        p.a_error.is_none() && p.b_error.is_none(),
+        "{:?} {:?}",
+        p.a_error,
+        p.b_error
+    );
+}
+
+#[test]
+fn curve_keys_round_trip_through_z85_and_hide_the_secret() {
+    let keys = CurveKeyPair::generate();
+    let again = CurveKeyPair::from_z85(&keys.public_z85(), &keys.secret_z85()).unwrap();
+    assert_eq!(again, keys);
+    assert!(!format!("{keys:?}").contains(keys.secret_z85().as_str()));
+    let other = CurveKeyPair::generate();
+    assert!(CurveKeyPair::from_z85(&other.public_z85(), &keys.secret_z85()).is_err());
+}

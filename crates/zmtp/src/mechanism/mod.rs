@@ -12,6 +12,7 @@ use crate::greeting::MechanismKind;
 use crate::metadata::{self, Metadata};
 use crate::socket_type::SocketType;
 
+pub mod curve;
 pub(crate) mod null;
 pub(crate) mod plain;
 
@@ -84,8 +85,9 @@ pub(crate) enum Step {
     Continue,
     /// Pause until the caller answers this request.
     Authenticate(AuthRequest),
-    /// Handshake complete; this is the peer's metadata (already validated).
-    Done(Metadata),
+    /// Handshake complete: the peer's metadata (validated), and the cipher
+    /// every later frame goes through (CURVE only).
+    Done(Metadata, Option<curve::cipher::CurveCipher>),
 }
 
 /// What every mechanism needs from the connection while it runs.
@@ -137,6 +139,8 @@ pub(crate) enum Handshake {
     Null(null::NullHandshake),
     PlainClient(plain::PlainClient),
     PlainServer(plain::PlainServer),
+    CurveClient(Box<curve::client::CurveClient>),
+    CurveServer(Box<curve::server::CurveServer>),
 }
 
 impl Handshake {
@@ -144,7 +148,8 @@ impl Handshake {
         match self {
             Handshake::Null(h) => h.start(ctx),
             Handshake::PlainClient(h) => h.start(ctx),
-            Handshake::PlainServer(_) => Ok(Step::Continue),
+            Handshake::CurveClient(h) => h.start(ctx),
+            Handshake::PlainServer(_) | Handshake::CurveServer(_) => Ok(Step::Continue),
         }
     }
 
@@ -153,6 +158,8 @@ impl Handshake {
             Handshake::Null(h) => h.on_command(cmd, ctx),
             Handshake::PlainClient(h) => h.on_command(cmd, ctx),
             Handshake::PlainServer(h) => h.on_command(cmd, ctx),
+            Handshake::CurveClient(h) => h.on_command(cmd, ctx),
+            Handshake::CurveServer(h) => h.on_command(cmd, ctx),
         }
     }
 
@@ -164,7 +171,10 @@ impl Handshake {
         match self {
             Handshake::Null(h) => h.on_decision(decision, ctx),
             Handshake::PlainServer(h) => h.on_decision(decision, ctx),
-            Handshake::PlainClient(_) => Err(Error::NoAuthenticationPending),
+            Handshake::CurveServer(h) => h.on_decision(decision, ctx),
+            Handshake::PlainClient(_) | Handshake::CurveClient(_) => {
+                Err(Error::NoAuthenticationPending)
+            }
         }
     }
 }

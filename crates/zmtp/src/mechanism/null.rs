@@ -63,7 +63,7 @@ impl NullHandshake {
             return Err(peer_error(&cmd));
         }
         if self.state == State::AwaitingReady && cmd.is("READY") {
-            return Ok(Step::Done(ctx.peer_metadata(&cmd.data)?));
+            return Ok(Step::Done(ctx.peer_metadata(&cmd.data)?, None));
         }
         Err(Error::unexpected(&cmd.name, "during the NULL handshake"))
     }

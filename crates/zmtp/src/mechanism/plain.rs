@@ -66,7 +66,7 @@ impl PlainClient {
                 Ok(Step::Continue)
             }
             ClientState::AwaitingReady if cmd.is("READY") => {
-                Ok(Step::Done(ctx.peer_metadata(&cmd.data)?))
+                Ok(Step::Done(ctx.peer_metadata(&cmd.data)?, None))
             }
             _ => Err(Error::unexpected(
                 &cmd.name,
@@ -113,7 +113,7 @@ impl PlainServer {
             ServerState::Initiate if cmd.is("INITIATE") => {
                 let peer = ctx.peer_metadata(&cmd.data)?;
                 encode_metadata_command(ctx.out, "READY", ctx.ours);
-                Ok(Step::Done(peer))
+                Ok(Step::Done(peer, None))
             }
             _ => Err(Error::unexpected(
                 &cmd.name,

@@ -1,0 +1,239 @@
+//! The NaCl primitives CurveZMQ is made of, from RustCrypto: `crypto_box`
+//! (X25519 + XSalsa20-Poly1305) and `crypto_secretbox` for the cookie.
+//!
+//! Boxes are laid out as NaCl lays them on the wire: the 16-byte
+//! Poly1305 tag first, then the ciphertext. Sealing writes straight into
+//! the caller's buffer, with no intermediate allocation.
+//!
+//! Built with `--cfg fuzzing` (only cargo-fuzz sets it) a box is transparent:
+//! a zero tag followed by the plaintext. The fuzzer can then build valid
+//! handshakes and reach the parsing that follows decryption, which real
+//! MACs would hide from it. Randomness is then deterministic too.
+
+use bytes::{BufMut, BytesMut};
+use crypto_box::aead::{AeadInPlace, KeyInit};
+use crypto_box::{PublicKey, SalsaBox, SecretKey};
+use crypto_secretbox::XSalsa20Poly1305;
+use zeroize::Zeroizing;
+
+/// Bytes of the Poly1305 tag in front of every box.
+pub(crate) const TAG_LEN: usize = 16;
+
+/// Fills `buf` with random bytes.
+pub(crate) fn random_bytes(buf: &mut [u8]) {
+    #[cfg(not(fuzzing))]
+    {
+        use crypto_box::aead::rand_core::RngCore;
+        crypto_box::aead::OsRng.fill_bytes(buf);
+    }
+    #[cfg(fuzzing)]
+    {
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(31).wrapping_add(7);
+        }
+    }
+}
+
+/// A fresh secret key.
+pub(crate) fn generate_secret() -> Zeroizing<[u8; 32]> {
+    let mut secret = Zeroizing::new([0u8; 32]);
+    random_bytes(&mut secret[..]);
+    secret
+}
+
+/// The public key of a secret key.
+pub(crate) fn public_of(secret: &[u8; 32]) -> [u8; 32] {
+    *SecretKey::from(*secret).public_key().as_bytes()
+}
+
+/// A box between two keys with the shared secret computed once
+/// (`crypto_box_beforenm`), as used for every MESSAGE of a session.
+pub(crate) struct SessionBox {
+    inner: SalsaBox,
+}
+
+impl SessionBox {
+    pub(crate) fn new(their_public: &[u8; 32], our_secret: &[u8; 32]) -> SessionBox {
+        SessionBox {
+            inner: SalsaBox::new(
+                &PublicKey::from(*their_public),
+                &SecretKey::from(*our_secret),
+            ),
+        }
+    }
+
+    /// Appends `tag || ciphertext` of `parts` (concatenated) to `out`.
+    pub(crate) fn seal(&self, nonce: &[u8; 24], parts: &[&[u8]], out: &mut BytesMut) {
+        let start = out.len();
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        out.reserve(TAG_LEN + len);
+        out.put_bytes(0, TAG_LEN);
+        for p in parts {
+            out.put_slice(p);
+        }
+        #[cfg(not(fuzzing))]
+        {
+            let body = &mut out[start + TAG_LEN..];
+            // Cannot fail: XSalsa20-Poly1305 accepts any length a buffer can have.
+            if let Ok(tag) = self
+                .inner
+                .encrypt_in_place_detached(nonce.into(), b"", body)
+            {
+                out[start..start + TAG_LEN].copy_from_slice(&tag);
+            }
+        }
+        #[cfg(fuzzing)]
+        let _ = (nonce, start);
+    }
+
+    /// Opens `tag || ciphertext`; `None` if it was not sealed with this key and nonce.
+    pub(crate) fn open(&self, nonce: &[u8; 24], boxed: &[u8]) -> Option<Vec<u8>> {
+        if boxed.len() < TAG_LEN {
+            return None;
+        }
+        let (tag, ciphertext) = boxed.split_at(TAG_LEN);
+        let mut plain = ciphertext.to_vec();
+        #[cfg(not(fuzzing))]
+        {
+            self.inner
+                .decrypt_in_place_detached(nonce.into(), b"", &mut plain, tag.into())
+                .ok()?;
+        }
+        #[cfg(fuzzing)]
+        {
+            let _ = nonce;
+            if tag.iter().any(|&b| b != 0) {
+                return None;
+            }
+        }
+        Some(plain)
+    }
+}
+
+/// One box, sealed without keeping the shared secret.
+pub(crate) fn seal(
+    their_public: &[u8; 32],
+    our_secret: &[u8; 32],
+    nonce: &[u8; 24],
+    parts: &[&[u8]],
+) -> BytesMut {
+    let mut out = BytesMut::new();
+    SessionBox::new(their_public, our_secret).seal(nonce, parts, &mut out);
+    out
+}
+
+/// Opens one box.
+pub(crate) fn open(
+    their_public: &[u8; 32],
+    our_secret: &[u8; 32],
+    nonce: &[u8; 24],
+    boxed: &[u8],
+) -> Option<Vec<u8>> {
+    SessionBox::new(their_public, our_secret).open(nonce, boxed)
+}
+
+/// `crypto_secretbox` with `key`: appends `tag || ciphertext` to `out`.
+pub(crate) fn secretbox_seal(
+    key: &[u8; 32],
+    nonce: &[u8; 24],
+    plaintext: &[u8],
+    out: &mut BytesMut,
+) {
+    let start = out.len();
+    out.put_bytes(0, TAG_LEN);
+    out.put_slice(plaintext);
+    #[cfg(not(fuzzing))]
+    {
+        let cipher = XSalsa20Poly1305::new(key.into());
+        if let Ok(tag) =
+            cipher.encrypt_in_place_detached(nonce.into(), b"", &mut out[start + TAG_LEN..])
+        {
+            out[start..start + TAG_LEN].copy_from_slice(&tag);
+        }
+    }
+    #[cfg(fuzzing)]
+    let _ = (key, nonce, start);
+}
+
+/// Opens a `crypto_secretbox`.
+pub(crate) fn secretbox_open(
+    key: &[u8; 32],
+    nonce: &[u8; 24],
+    boxed: &[u8],
+) -> Option<Zeroizing<Vec<u8>>> {
+    if boxed.len() < TAG_LEN {
+        return None;
+    }
+    let (tag, ciphertext) = boxed.split_at(TAG_LEN);
+    let mut plain = Zeroizing::new(ciphertext.to_vec());
+    #[cfg(not(fuzzing))]
+    {
+        let cipher = XSalsa20Poly1305::new(key.into());
+        cipher
+            .decrypt_in_place_detached(nonce.into(), b"", &mut plain, tag.into())
+            .ok()?;
+    }
+    #[cfg(fuzzing)]
+    {
+        let _ = (key, nonce);
+        if tag.iter().any(|&b| b != 0) {
+            return None;
+        }
+    }
+    Some(plain)
+}
+
+/// A 24-byte nonce: a 16- or 8-byte label followed by the rest.
+pub(crate) fn nonce(prefix: &[u8], rest: &[u8]) -> [u8; 24] {
+    let mut n = [0u8; 24];
+    n[..prefix.len()].copy_from_slice(prefix);
+    n[prefix.len()..prefix.len() + rest.len()].copy_from_slice(rest);
+    n
+}
+
+#[cfg(all(test, not(fuzzing)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn box_round_trip_and_tamper_detection() {
+        let (a, b) = (generate_secret(), generate_secret());
+        let (pa, pb) = (public_of(&a), public_of(&b));
+        let n = nonce(b"CurveZMQMESSAGEC", &7u64.to_be_bytes());
+        let sealed = seal(&pb, &a, &n, &[b"hello ", b"world"]);
+        assert_eq!(sealed.len(), TAG_LEN + 11);
+        assert_eq!(open(&pa, &b, &n, &sealed).unwrap(), b"hello world");
+        let mut flipped = sealed.to_vec();
+        flipped[TAG_LEN] ^= 1;
+        assert!(open(&pa, &b, &n, &flipped).is_none());
+        let other = nonce(b"CurveZMQMESSAGEC", &8u64.to_be_bytes());
+        assert!(open(&pa, &b, &other, &sealed).is_none());
+    }
+
+    #[test]
+    fn secretbox_round_trip() {
+        let key = [9u8; 32];
+        let n = nonce(b"COOKIE--", &[1u8; 16]);
+        let mut out = BytesMut::new();
+        secretbox_seal(&key, &n, &[5u8; 64], &mut out);
+        assert_eq!(out.len(), 80);
+        assert_eq!(&secretbox_open(&key, &n, &out).unwrap()[..], &[5u8; 64][..]);
+        assert!(secretbox_open(&[8u8; 32], &n, &out).is_none());
+    }
+
+    #[test]
+    fn public_key_derivation_matches_x25519() {
+        // RFC 7748 section 6.1 test vector.
+        let alice_secret: [u8; 32] = [
+            0x77, 0x07, 0x6d, 0x0a, 0x73, 0x18, 0xa5, 0x7d, 0x3c, 0x16, 0xc1, 0x72, 0x51, 0xb2,
+            0x66, 0x45, 0xdf, 0x4c, 0x2f, 0x87, 0xeb, 0xc0, 0x99, 0x2a, 0xb1, 0x77, 0xfb, 0xa5,
+            0x1d, 0xb9, 0x2c, 0x2a,
+        ];
+        let alice_public: [u8; 32] = [
+            0x85, 0x20, 0xf0, 0x09, 0x89, 0x30, 0xa7, 0x54, 0x74, 0x8b, 0x7d, 0xdc, 0xb4, 0x3e,
+            0xf7, 0x5a, 0x0d, 0xbf, 0x3a, 0x0d, 0x26, 0x38, 0x1a, 0xf4, 0xeb, 0xa4, 0xa9, 0x8e,
+            0xaa, 0x9b, 0x4e, 0x6a,
+        ];
+        assert_eq!(public_of(&alice_secret), alice_public);
+    }
+}
