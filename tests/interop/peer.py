@@ -23,12 +23,30 @@ if arg.startswith("@"):  # large plans come in a file: argv has a size limit
         arg = f.read()
 plan = json.loads(arg)
 ctx = zmq.Context()
+auth = None
+if "curve_allow" in plan:
+    # pyzmq's own authenticator, reading a directory of public certificates.
+    import os, tempfile
+    from zmq.auth.thread import ThreadAuthenticator
+    certs = tempfile.mkdtemp(prefix="zg-interop-certs-")
+    for i, key in enumerate(plan["curve_allow"]):
+        with open(os.path.join(certs, f"client{i}.key"), "w") as f:
+            f.write(f'metadata\ncurve\n    public-key = "{key}"\n')
+    auth = ThreadAuthenticator(ctx)
+    auth.start()
+    auth.configure_curve(domain="*", location=certs)
+if "plain_allow" in plan:
+    # pyzmq's authenticator with a password table (libzmq's PLAIN server needs a ZAP handler).
+    from zmq.auth.thread import ThreadAuthenticator
+    auth = ThreadAuthenticator(ctx)
+    auth.start()
+    auth.configure_plain(domain="*", passwords=plan["plain_allow"])
 sock = ctx.socket(getattr(zmq, plan["type"]))
 sock.setsockopt(zmq.LINGER, 2000)
 sock.setsockopt(zmq.RCVTIMEO, plan.get("timeout_ms", 10000))
 for name, value in plan.get("options", {}).items():
     if isinstance(value, str):
-        value = bytes.fromhex(value)
+        value = value.encode() if name.startswith("CURVE_") else bytes.fromhex(value)
     sock.setsockopt(getattr(zmq, name), value)
 if "bind" in plan:
     sock.bind(plan["bind"])
@@ -58,7 +76,13 @@ try:
             sys.exit(1)
 except zmq.Again:
     out({"error": "timeout"})
+    sock.close(linger=0)
+    if auth is not None:
+        auth.stop()
+    ctx.term()
     sys.exit(3)
 out({"done": True})
 sock.close()
+if auth is not None:
+    auth.stop()
 ctx.term()

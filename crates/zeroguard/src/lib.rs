@@ -65,5 +65,6 @@ pub use socket::Statistics;
 /// The protocol core, re-exported for its types (messages, metadata, errors).
 pub use zeroguard_zmtp as zmtp;
 pub use zeroguard_zmtp::{
-    AuthDecision, Credentials, HeartbeatConfig, MechanismKind, Message, Metadata, SocketType,
+    AuthDecision, Credentials, CurveKeyPair, HeartbeatConfig, MechanismKind, Message, Metadata,
+    SocketType,
 };

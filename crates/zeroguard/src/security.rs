@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use zeroguard_zmtp::{AuthDecision, Credentials, MechanismConfig, MechanismKind};
+use zeroguard_zmtp::{AuthDecision, Credentials, CurveKeyPair, MechanismConfig, MechanismKind};
 
 use crate::error::Error;
 
@@ -57,6 +57,31 @@ pub enum Security {
     },
     /// PLAIN server: every client's credentials go to the authenticator.
     PlainServer(Arc<dyn Authenticator>),
+    /// CURVE client: encrypts everything and talks only to the server whose
+    /// public key is pinned here.
+    CurveClient {
+        /// Our long-term key pair.
+        keys: CurveKeyPair,
+        /// The server's long-term public key.
+        server_key: [u8; 32],
+    },
+    /// CURVE server. The authenticator judges every client's long-term key:
+    /// there is no CURVE server without one (see [`Security::curve_server_allow_any`]).
+    CurveServer {
+        /// Our long-term key pair.
+        keys: CurveKeyPair,
+        /// Who judges the clients.
+        authenticator: Arc<dyn Authenticator>,
+    },
+}
+
+/// Admits every peer. Only reachable through names that say so.
+struct AllowAny;
+
+impl Authenticator for AllowAny {
+    fn authenticate(&self, _: &AuthContext) -> AuthDecision {
+        AuthDecision::accept()
+    }
 }
 
 impl fmt::Debug for Security {
@@ -70,6 +95,18 @@ impl fmt::Debug for Security {
                 .field("password", &"<redacted>")
                 .finish(),
             Security::PlainServer(_) => f.write_str("PlainServer"),
+            Security::CurveClient { keys, server_key } => f
+                .debug_struct("CurveClient")
+                .field("keys", keys)
+                .field(
+                    "server_key",
+                    &zeroguard_zmtp::z85::encode(server_key).unwrap_or_default(),
+                )
+                .finish(),
+            Security::CurveServer { keys, .. } => f
+                .debug_struct("CurveServer")
+                .field("keys", keys)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -93,11 +130,37 @@ impl Security {
         Security::PlainServer(Arc::new(authenticator))
     }
 
+    /// A CURVE client talking only to the server with public key `server_key`.
+    pub fn curve_client(keys: CurveKeyPair, server_key: [u8; 32]) -> Security {
+        Security::CurveClient { keys, server_key }
+    }
+
+    /// A CURVE server admitting the clients `authenticator` accepts.
+    pub fn curve_server(
+        keys: CurveKeyPair,
+        authenticator: impl Authenticator + 'static,
+    ) -> Security {
+        Security::CurveServer {
+            keys,
+            authenticator: Arc::new(authenticator),
+        }
+    }
+
+    /// A CURVE server that encrypts but admits any client key. This is what
+    /// libzmq does without a ZAP handler; here it has to be asked for by name.
+    pub fn curve_server_allow_any(keys: CurveKeyPair) -> Security {
+        Security::CurveServer {
+            keys,
+            authenticator: Arc::new(AllowAny),
+        }
+    }
+
     /// The mechanism.
     pub fn mechanism(&self) -> MechanismKind {
         match self {
             Security::Null | Security::NullAuthenticated(_) => MechanismKind::Null,
             Security::PlainClient { .. } | Security::PlainServer(_) => MechanismKind::Plain,
+            Security::CurveClient { .. } | Security::CurveServer { .. } => MechanismKind::Curve,
         }
     }
 
@@ -109,6 +172,7 @@ impl Security {
     pub(crate) fn authenticator(&self) -> Option<&Arc<dyn Authenticator>> {
         match self {
             Security::NullAuthenticated(a) | Security::PlainServer(a) => Some(a),
+            Security::CurveServer { authenticator, .. } => Some(authenticator),
             _ => None,
         }
     }
@@ -135,6 +199,13 @@ impl Security {
                 password: password.clone(),
             },
             Security::PlainServer(_) => MechanismConfig::PlainServer,
+            Security::CurveClient { keys, server_key } => MechanismConfig::CurveClient {
+                keys: keys.clone(),
+                server_key: *server_key,
+            },
+            Security::CurveServer { keys, .. } => {
+                MechanismConfig::CurveServer { keys: keys.clone() }
+            }
         }
     }
 }

@@ -773,3 +773,277 @@ fn libzmq_pub_to_xsub() {
         py.finish();
     });
 }
+
+// ---------------------------------------------------------------- CURVE
+
+use zeroguard::{CurveKeyPair, Security};
+
+fn curve_py_options(server: bool, keys: &CurveKeyPair, server_key: Option<&str>) -> String {
+    let mut o = format!(
+        "\"CURVE_PUBLICKEY\":\"{}\",\"CURVE_SECRETKEY\":\"{}\"",
+        keys.public_z85(),
+        keys.secret_z85().as_str()
+    );
+    if server {
+        o.push_str(",\"CURVE_SERVER\":1");
+    }
+    if let Some(k) = server_key {
+        o.push_str(&format!(",\"CURVE_SERVERKEY\":\"{k}\""));
+    }
+    o
+}
+
+#[test]
+fn curve_client_to_libzmq_server() {
+    each_setup(|t, b| {
+        let ctx = Context::new().unwrap();
+        let server_keys = CurveKeyPair::generate();
+        let mut o = options();
+        o.security = Security::curve_client(CurveKeyPair::generate(), *server_keys.public());
+        let (req, py) = join_with::<Req>(
+            &ctx,
+            o,
+            t,
+            b,
+            "REP",
+            &curve_py_options(true, &server_keys, None),
+            "[[\"echo\",2]]",
+        );
+        for m in [
+            Message::from("encrypted hello"),
+            Message::from_frames([vec![3u8; 9000], vec![]]),
+        ] {
+            req.send(m.clone()).unwrap();
+            assert_eq!(req.recv().unwrap(), m, "{t:?} {b:?}");
+        }
+        py.finish();
+    });
+}
+
+#[test]
+fn libzmq_curve_client_to_server() {
+    each_setup(|t, b| {
+        let ctx = Context::new().unwrap();
+        let server_keys = CurveKeyPair::generate();
+        let client_keys = CurveKeyPair::generate();
+        let allowed = *client_keys.public();
+        let mut o = options();
+        o.security =
+            Security::curve_server(server_keys.clone(), move |peer: &zeroguard::AuthContext| {
+                match peer.credentials {
+                    zeroguard::Credentials::Curve { public_key } if public_key == allowed => {
+                        zeroguard::AuthDecision::accept()
+                    }
+                    _ => zeroguard::AuthDecision::refuse("unknown key"),
+                }
+            });
+        let steps = format!(
+            "[[\"send\",{}],[\"recv\",1]]",
+            json_msgs(&[Message::from_frames(["a", "b"])])
+        );
+        let (rep, py) = join_with::<Rep>(
+            &ctx,
+            o,
+            t,
+            b,
+            "REQ",
+            &curve_py_options(false, &client_keys, Some(&server_keys.public_z85())),
+            &steps,
+        );
+        assert_eq!(
+            rep.recv().unwrap(),
+            Message::from_frames(["a", "b"]),
+            "{t:?} {b:?}"
+        );
+        rep.send("over curve").unwrap();
+        assert_eq!(py.message(), vec![b"over curve".to_vec()]);
+        py.finish();
+    });
+}
+
+#[test]
+fn curve_server_refuses_an_unknown_libzmq_client() {
+    let ctx = Context::new().unwrap();
+    let server_keys = CurveKeyPair::generate();
+    let mut o = options();
+    o.security = Security::curve_server(server_keys.clone(), |_: &zeroguard::AuthContext| {
+        zeroguard::AuthDecision::refuse("nobody is allowed")
+    });
+    let pull = Socket::<Pull>::with_options(&ctx, o).unwrap();
+    let monitor = pull.monitor();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let plan = format!(
+        "{{\"type\":\"PUSH\",\"connect\":\"{ep}\",\"timeout_ms\":1000,\"options\":{{{}}},\"steps\":[[\"send\",{}],[\"sleep\",500]]}}",
+        curve_py_options(false, &CurveKeyPair::generate(), Some(&server_keys.public_z85())),
+        json_msgs(&[Message::from("let me in")])
+    );
+    let py = Py::spawn(plan);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < deadline, "no handshake failure reported");
+        if let Some(MonitorEvent::HandshakeFailed { category, .. }) =
+            monitor.recv(Some(Duration::from_millis(100)))
+        {
+            assert_eq!(category, zeroguard::zmtp::ErrorCategory::Authentication);
+            break;
+        }
+    }
+    assert!(
+        pull.try_recv().unwrap().is_none(),
+        "nothing from a refused client"
+    );
+    drop(py);
+}
+
+#[test]
+fn curve_client_judged_by_pyzmq_authenticator() {
+    let ctx = Context::new().unwrap();
+    let server_keys = CurveKeyPair::generate();
+    let allowed = CurveKeyPair::generate();
+    let stranger = CurveKeyPair::generate();
+    let plan = format!(
+        "{{\"type\":\"REP\",\"bind\":\"tcp://127.0.0.1:*\",\"curve_allow\":[\"{}\"],\"options\":{{{}}},\"steps\":[[\"echo\",1],[\"sleep\",3000]]}}",
+        allowed.public_z85(),
+        curve_py_options(true, &server_keys, None)
+    );
+    let py = Py::spawn(plan);
+    let ep = py.endpoint();
+
+    // A client whose certificate is in the directory gets through.
+    let mut o = options();
+    o.security = Security::curve_client(allowed, *server_keys.public());
+    let req = Socket::<Req>::with_options(&ctx, o).unwrap();
+    req.connect(&ep).unwrap();
+    req.send("certified").unwrap();
+    assert_eq!(req.recv().unwrap(), Message::from("certified"));
+
+    // One whose certificate is not is refused: libzmq's ZAP answers 400.
+    let mut o = options();
+    o.security = Security::curve_client(stranger, *server_keys.public());
+    o.send_timeout = Some(Duration::from_millis(500));
+    let intruder = Socket::<Req>::with_options(&ctx, o).unwrap();
+    let monitor = intruder.monitor();
+    intruder.connect(&ep).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < deadline, "the refusal was never reported");
+        if let Some(MonitorEvent::HandshakeFailed {
+            category, detail, ..
+        }) = monitor.recv(Some(Duration::from_millis(100)))
+        {
+            assert_eq!(
+                category,
+                zeroguard::zmtp::ErrorCategory::Authentication,
+                "{detail}"
+            );
+            break;
+        }
+    }
+    assert!(matches!(
+        intruder.send("x"),
+        Err(zeroguard::Error::WouldBlock)
+    ));
+    py.finish();
+}
+
+#[test]
+fn libzmq_plain_client_to_server_and_back() {
+    each_setup(|t, b| {
+        let ctx = Context::new().unwrap();
+        let mut o = options();
+        o.security =
+            Security::plain_server(|peer: &zeroguard::AuthContext| match &peer.credentials {
+                zeroguard::Credentials::Plain(h)
+                    if &h.username[..] == b"admin" && &h.password[..] == b"pw" =>
+                {
+                    zeroguard::AuthDecision::accept()
+                }
+                _ => zeroguard::AuthDecision::refuse("bad password"),
+            });
+        let steps = format!(
+            "[[\"send\",{}],[\"recv\",1]]",
+            json_msgs(&[Message::from("plain")])
+        );
+        let py_opts = format!(
+            "\"PLAIN_USERNAME\":\"{}\",\"PLAIN_PASSWORD\":\"{}\"",
+            hex(b"admin"),
+            hex(b"pw")
+        );
+        let (rep, py) = join_with::<Rep>(&ctx, o, t, b, "REQ", &py_opts, &steps);
+        assert_eq!(rep.recv().unwrap(), Message::from("plain"), "{t:?} {b:?}");
+        rep.send("ok").unwrap();
+        assert_eq!(py.message(), vec![b"ok".to_vec()]);
+        py.finish();
+    });
+}
+
+#[test]
+fn plain_client_to_libzmq_server_with_pyzmq_authenticator() {
+    each_setup(|t, b| {
+        let ctx = Context::new().unwrap();
+        let mut o = options();
+        o.security = Security::plain_client("admin", "pw");
+        let plan_extra = "\"PLAIN_SERVER\":1";
+        let (req, py) = {
+            // The password table rides in the plan next to the options.
+            let socket = Socket::<Req>::with_options(&ctx, o).unwrap();
+            let (ep, py) = match b {
+                Binder::Zeroguard => {
+                    let ep = socket.bind(&t.bind_endpoint(false)).unwrap();
+                    let plan = format!(
+                        "{{\"type\":\"REP\",\"connect\":\"{ep}\",\"plain_allow\":{{\"admin\":\"pw\"}},\"options\":{{{plan_extra}}},\"steps\":[[\"echo\",1]]}}"
+                    );
+                    (ep, Py::spawn(plan))
+                }
+                Binder::Libzmq => {
+                    let plan = format!(
+                        "{{\"type\":\"REP\",\"bind\":\"{}\",\"plain_allow\":{{\"admin\":\"pw\"}},\"options\":{{{plan_extra}}},\"steps\":[[\"echo\",1]]}}",
+                        t.bind_endpoint(true)
+                    );
+                    let py = Py::spawn(plan);
+                    let ep = py.endpoint();
+                    socket.connect(&ep).unwrap();
+                    (ep, py)
+                }
+            };
+            let _ = ep;
+            (socket, py)
+        };
+        req.send("plain text").unwrap();
+        assert_eq!(
+            req.recv().unwrap(),
+            Message::from("plain text"),
+            "{t:?} {b:?}"
+        );
+        py.finish();
+    });
+}
+
+#[test]
+fn plain_wrong_password_refused_by_libzmq() {
+    let ctx = Context::new().unwrap();
+    let plan = "{\"type\":\"REP\",\"bind\":\"tcp://127.0.0.1:*\",\"plain_allow\":{\"admin\":\"pw\"},\"options\":{\"PLAIN_SERVER\":1},\"steps\":[[\"sleep\",2000]]}".to_owned();
+    let py = Py::spawn(plan);
+    let ep = py.endpoint();
+    let mut o = options();
+    o.security = Security::plain_client("admin", "guess");
+    let req = Socket::<Req>::with_options(&ctx, o).unwrap();
+    let monitor = req.monitor();
+    req.connect(&ep).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < deadline, "the refusal was never reported");
+        if let Some(MonitorEvent::HandshakeFailed {
+            category, detail, ..
+        }) = monitor.recv(Some(Duration::from_millis(100)))
+        {
+            assert_eq!(
+                category,
+                zeroguard::zmtp::ErrorCategory::Authentication,
+                "{detail}"
+            );
+            break;
+        }
+    }
+    py.finish();
+}

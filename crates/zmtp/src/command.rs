@@ -51,6 +51,21 @@ impl RawCommand {
         })
     }
 
+    /// Like [`parse`](RawCommand::parse), but also recognises the ERROR that
+    /// libzmq 4.3's PLAIN server sends when it refuses credentials: its
+    /// prefix is the C literal `"\x5ERROR"`, which compiles to the byte 0x5E
+    /// and `RROR`, with no name length. Treating it as ERROR lets a refused
+    /// client report "authentication failed" instead of a protocol error.
+    pub fn parse_handshake(body: &Bytes) -> Result<RawCommand, Error> {
+        if body.starts_with(b"\x5eRROR") {
+            return Ok(RawCommand {
+                name: Bytes::from_static(b"ERROR"),
+                data: body.slice(5..),
+            });
+        }
+        RawCommand::parse(body)
+    }
+
     /// Whether the name is `name`.
     pub fn is(&self, name: &str) -> bool {
         self.name.as_ref() == name.as_bytes()
@@ -242,6 +257,16 @@ mod tests {
         assert_eq!(reason.len(), 254);
         assert!(parse_error(&[5, b'a']).is_err());
         assert!(parse_error(&[]).is_err());
+    }
+
+    #[test]
+    fn libzmq_4_3_plain_error_is_recognised() {
+        // The exact bytes libzmq 4.3.5 sends when its PLAIN server refuses a client.
+        let body = Bytes::from_static(b"^RROR\x03400");
+        assert!(RawCommand::parse(&body).is_err());
+        let cmd = RawCommand::parse_handshake(&body).unwrap();
+        assert!(cmd.is("ERROR"));
+        assert_eq!(parse_error(&cmd.data).unwrap(), "400");
     }
 
     #[test]

@@ -432,8 +432,10 @@ impl Connection {
         // so the peer can diagnose the mismatch on its side too.
         if tell_peer {
             let reason = match &error {
-                // libzmq reads a 3-digit reason as a ZAP status code.
+                // libzmq reads a 3-digit reason as a ZAP status code, and so
+                // do we: the peer then reports an authentication failure.
                 Error::AuthenticationRefused { status, .. } => status.to_string(),
+                Error::Decryption { .. } => "400".to_owned(),
                 other => other.to_string(),
             };
             encode_error(&mut self.output, &reason);
@@ -509,7 +511,7 @@ impl Connection {
                     if !frame.command {
                         return Err(Error::MessageBeforeHandshake);
                     }
-                    let cmd = RawCommand::parse(&frame.body)?;
+                    let cmd = RawCommand::parse_handshake(&frame.body)?;
                     let mut ctx = Ctx {
                         out: &mut self.output,
                         ours: &self.ours,

@@ -144,9 +144,11 @@ pub fn check_peer_greeting(
             1 => true,
             other => return Err(Error::BadAsServer(other)),
         };
-        // NULL has no roles: RFC 23 says the field must be zero, but libzmq
-        // ignores it, so we do too rather than refuse a working peer.
-        if ours.has_roles() && as_server == we_are_server {
+        // libzmq 4.3 leaves as-server at 0 whatever its role, so a peer
+        // claiming the client role may well be a server: only two servers
+        // are a certain conflict. (Two clients fail on the first command.)
+        // NULL has no roles at all.
+        if ours.has_roles() && as_server && we_are_server {
             return Err(Error::RoleConflict {
                 mechanism: ours,
                 as_server,
@@ -215,15 +217,18 @@ mod tests {
     }
 
     #[test]
-    fn role_conflict_is_refused_for_plain_only() {
-        let g = encode_greeting(MechanismKind::Plain, false);
+    fn role_conflict_is_refused_for_two_servers() {
+        let g = encode_greeting(MechanismKind::Plain, true);
         assert_eq!(
-            check_peer_greeting(&g, MechanismKind::Plain, false),
+            check_peer_greeting(&g, MechanismKind::Plain, true),
             Err(Error::RoleConflict {
                 mechanism: MechanismKind::Plain,
-                as_server: false
+                as_server: true
             })
         );
+        // What a libzmq PLAIN server sends: as-server left at 0.
+        let g = encode_greeting(MechanismKind::Plain, false);
+        assert!(check_peer_greeting(&g, MechanismKind::Plain, false).is_ok());
         let g = encode_greeting(MechanismKind::Null, true);
         assert!(check_peer_greeting(&g, MechanismKind::Null, true).is_ok());
     }
