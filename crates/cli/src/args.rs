@@ -12,8 +12,10 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// A self-contained tour on loopback: request/reply, publish/subscribe, monitor events.
+    /// A self-contained tour on loopback: a CURVE service admitting one key and refusing another.
     Demo,
+    /// Write a CURVE certificate pair DIR/NAME.key and DIR/NAME.key_secret.
+    Keygen(KeygenArgs),
     /// Receive messages and print one per line.
     Recv(RecvArgs),
     /// Send messages (from --message or standard input).
@@ -61,9 +63,61 @@ pub(crate) struct Limits {
 /// Security options.
 #[derive(Debug, Args)]
 pub(crate) struct SecurityArgs {
+    /// Be a CURVE server (needs --cert, and --allow-certs or --allow-any-client).
+    #[arg(long)]
+    pub(crate) curve_server: bool,
+    /// Be a CURVE client (needs --cert, and --server-key or --server-cert).
+    #[arg(long)]
+    pub(crate) curve_client: bool,
+    /// Our secret certificate file, as written by keygen.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) cert: Option<std::path::PathBuf>,
+    /// Admit CURVE clients whose public certificate is in this directory.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) allow_certs: Option<std::path::PathBuf>,
+    /// Encrypt, but admit any CURVE client key.
+    #[arg(long)]
+    pub(crate) allow_any_client: bool,
+    /// The CURVE server's public key (40 characters of Z85).
+    #[arg(long, value_name = "Z85")]
+    pub(crate) server_key: Option<String>,
+    /// The CURVE server's public certificate file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) server_cert: Option<std::path::PathBuf>,
+    /// Be a PLAIN server (needs --passwords).
+    #[arg(long)]
+    pub(crate) plain_server: bool,
+    /// File of user=password lines (# comments) for --plain-server.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) passwords: Option<std::path::PathBuf>,
+    /// Be a PLAIN client (needs --user and --password).
+    #[arg(long)]
+    pub(crate) plain_client: bool,
+    /// PLAIN user name.
+    #[arg(long, value_name = "U")]
+    pub(crate) user: Option<String>,
+    /// PLAIN password.
+    #[arg(long, value_name = "P")]
+    pub(crate) password: Option<String>,
+    /// Admit only peers from this address or CIDR range (repeatable).
+    #[arg(long = "allow", value_name = "ADDR/CIDR")]
+    pub(crate) allow: Vec<String>,
+    /// Refuse peers from this address or CIDR range (repeatable).
+    #[arg(long = "deny", value_name = "ADDR/CIDR")]
+    pub(crate) deny: Vec<String>,
     /// Allow NULL or PLAIN on a TCP address that is not loopback.
     #[arg(long)]
     pub(crate) allow_plaintext: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KeygenArgs {
+    /// Certificate name (file names NAME.key and NAME.key_secret).
+    #[arg(value_name = "NAME")]
+    pub(crate) name: String,
+    /// Directory to write into (created if missing).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub(crate) dir: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]

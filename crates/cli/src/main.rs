@@ -63,6 +63,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         args::Command::Demo => demo::run(),
+        args::Command::Keygen(a) => run::keygen(a),
         args::Command::Recv(a) => run::recv(a),
         args::Command::Send(a) => run::send(a),
         args::Command::Echo(a) => run::echo(a),

@@ -1,4 +1,4 @@
-//! `recv`, `send`, `echo` and `proxy`.
+//! `keygen`, `recv`, `send`, `echo` and `proxy`, and the SECURITY options.
 
 use std::io::BufRead;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,10 +7,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use zeroguard::{
-    proxy_dyn, Context, DynSocket, Error, Message, MonitorEvent, SocketOptions, SocketType,
+    proxy_dyn, AddressFilter, Authenticator, Certificate, CertificateDirectory, Cidr, Context,
+    DynSocket, Error, Message, MonitorEvent, PasswordFile, Security, SocketOptions, SocketType,
 };
 
-use crate::args::{EchoArgs, Endpoints, Limits, ProxyArgs, RecvArgs, SecurityArgs, SendArgs};
+use crate::args::{
+    EchoArgs, Endpoints, KeygenArgs, Limits, ProxyArgs, RecvArgs, SecurityArgs, SendArgs,
+};
 use crate::text;
 use crate::Failure;
 
@@ -39,8 +42,180 @@ pub(crate) fn socket_type(name: &str) -> Result<SocketType, Failure> {
     Ok(t)
 }
 
-fn options(limits: &Limits, security: &SecurityArgs) -> SocketOptions {
-    let mut o = SocketOptions::default();
+/// Builds the security value, refusing every inconsistent combination.
+fn security(a: &SecurityArgs) -> Result<Security, Failure> {
+    let modes = [
+        a.curve_server,
+        a.curve_client,
+        a.plain_server,
+        a.plain_client,
+    ];
+    if modes.iter().filter(|&&m| m).count() > 1 {
+        return Err(Failure::config(
+            "choose one of --curve-server, --curve-client, --plain-server, --plain-client",
+        ));
+    }
+    let needs = |flag: bool, what: &str, mode: &str| {
+        if flag {
+            Err(Failure::config(format!(
+                "{what} only makes sense with {mode}"
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    needs(
+        a.cert.is_some() && !a.curve_server && !a.curve_client,
+        "--cert",
+        "--curve-server or --curve-client",
+    )?;
+    needs(
+        a.allow_certs.is_some() && !a.curve_server,
+        "--allow-certs",
+        "--curve-server",
+    )?;
+    needs(
+        a.allow_any_client && !a.curve_server,
+        "--allow-any-client",
+        "--curve-server",
+    )?;
+    needs(
+        (a.server_key.is_some() || a.server_cert.is_some()) && !a.curve_client,
+        "--server-key/--server-cert",
+        "--curve-client",
+    )?;
+    needs(
+        a.passwords.is_some() && !a.plain_server,
+        "--passwords",
+        "--plain-server",
+    )?;
+    needs(
+        (a.user.is_some() || a.password.is_some()) && !a.plain_client,
+        "--user/--password",
+        "--plain-client",
+    )?;
+    let is_client = a.curve_client || a.plain_client;
+    needs(
+        is_client && (!a.allow.is_empty() || !a.deny.is_empty()),
+        "--allow/--deny (they filter incoming peers)",
+        "a server",
+    )?;
+    let secret_cert = || -> Result<zeroguard::CurveKeyPair, Failure> {
+        let path = a
+            .cert
+            .as_ref()
+            .ok_or_else(|| Failure::config("CURVE needs --cert FILE (our secret certificate)"))?;
+        let cert = Certificate::load(path).map_err(Failure::config)?;
+        cert.keys().cloned().ok_or_else(|| {
+            Failure::config(format!(
+                "{} holds no secret key: give the .key_secret file",
+                path.display()
+            ))
+        })
+    };
+    let filter =
+        |inner: Option<Arc<dyn Authenticator>>| -> Result<Option<Arc<dyn Authenticator>>, Failure> {
+            if a.allow.is_empty() && a.deny.is_empty() {
+                return Ok(inner);
+            }
+            let parse = |list: &[String]| -> Result<Vec<Cidr>, Failure> {
+                list.iter()
+                    .map(|s| s.parse::<Cidr>().map_err(Failure::config))
+                    .collect()
+            };
+            Ok(Some(Arc::new(AddressFilter::new(
+                parse(&a.allow)?,
+                parse(&a.deny)?,
+                inner,
+            ))))
+        };
+    if a.curve_server {
+        let keys = secret_cert()?;
+        let judge: Arc<dyn Authenticator> =
+            match (&a.allow_certs, a.allow_any_client) {
+                (Some(_), true) | (None, false) => return Err(Failure::config(
+                    "a CURVE server needs exactly one of --allow-certs DIR or --allow-any-client",
+                )),
+                (Some(dir), false) => {
+                    Arc::new(CertificateDirectory::new(dir).map_err(Failure::config)?)
+                }
+                (None, true) => {
+                    return Ok(match filter(None)? {
+                        Some(f) => Security::CurveServer {
+                            keys,
+                            authenticator: f,
+                        },
+                        None => Security::curve_server_allow_any(keys),
+                    })
+                }
+            };
+        let judge = filter(Some(judge))?.unwrap_or_else(|| unreachable_judge());
+        return Ok(Security::CurveServer {
+            keys,
+            authenticator: judge,
+        });
+    }
+    if a.curve_client {
+        let keys = secret_cert()?;
+        let server_key =
+            match (&a.server_key, &a.server_cert) {
+                (Some(z), None) => zeroguard::zmtp::z85::decode_key(z)
+                    .map_err(|e| Failure::config(format!("--server-key: {e}")))?,
+                (None, Some(path)) => *Certificate::load(path).map_err(Failure::config)?.public(),
+                _ => return Err(Failure::config(
+                    "a CURVE client needs exactly one of --server-key Z85 or --server-cert FILE",
+                )),
+            };
+        return Ok(Security::curve_client(keys, server_key));
+    }
+    if a.plain_server {
+        let path = a
+            .passwords
+            .as_ref()
+            .ok_or_else(|| Failure::config("--plain-server needs --passwords FILE"))?;
+        let file: Arc<dyn Authenticator> =
+            Arc::new(PasswordFile::new(path).map_err(Failure::config)?);
+        let judge = filter(Some(file))?.unwrap_or_else(|| unreachable_judge());
+        return Ok(Security::PlainServer(judge));
+    }
+    if a.plain_client {
+        let (Some(user), Some(password)) = (&a.user, &a.password) else {
+            return Err(Failure::config(
+                "--plain-client needs --user U and --password P",
+            ));
+        };
+        return Ok(Security::plain_client(
+            user.clone().into_bytes(),
+            password.as_bytes(),
+        ));
+    }
+    Ok(match filter(None)? {
+        Some(f) => Security::NullAuthenticated(f),
+        None => Security::Null,
+    })
+}
+
+/// `filter(Some(_))` always returns `Some`; this keeps that total without a panic.
+fn unreachable_judge() -> Arc<dyn Authenticator> {
+    Arc::new(|_: &zeroguard::AuthContext| zeroguard::AuthDecision::refuse("no authenticator"))
+}
+
+pub(crate) fn keygen(a: KeygenArgs) -> Result<(), Failure> {
+    std::fs::create_dir_all(&a.dir)
+        .map_err(|e| Failure::runtime(format!("{}: {e}", a.dir.display())))?;
+    let mut cert = Certificate::generate();
+    cert.set_metadata("name", &a.name)
+        .map_err(Failure::config)?;
+    cert.write(&a.dir, &a.name).map_err(Failure::runtime)?;
+    println!("{}", cert.public_z85());
+    Ok(())
+}
+
+fn options(limits: &Limits, security_args: &SecurityArgs) -> Result<SocketOptions, Failure> {
+    let mut o = SocketOptions {
+        security: security(security_args)?,
+        ..SocketOptions::default()
+    };
     if let Some(v) = limits.max_msg_size {
         o.max_message_size = v;
     }
@@ -60,8 +235,8 @@ fn options(limits: &Limits, security: &SecurityArgs) -> SocketOptions {
         o.heartbeat.interval = (v > 0).then(|| Duration::from_millis(v));
         o.heartbeat.timeout = Duration::from_millis(v.saturating_mul(3).max(1));
     }
-    o.allow_plaintext = security.allow_plaintext;
-    o
+    o.allow_plaintext = security_args.allow_plaintext;
+    Ok(o)
 }
 
 /// Prints events (with --monitor) and notices handshakes that failed for good.
@@ -212,7 +387,7 @@ pub(crate) fn recv(a: RecvArgs) -> Result<(), Failure> {
         &ctx,
         kind,
         &a.endpoints,
-        options(&a.limits, &a.security),
+        options(&a.limits, &a.security)?,
         a.monitor,
     )?;
     if kind == SocketType::Sub || kind == SocketType::XSub {
@@ -265,7 +440,7 @@ pub(crate) fn send(a: SendArgs) -> Result<(), Failure> {
             messages.push(text::decode(m).map_err(Failure::config)?);
         }
     }
-    let mut opts = options(&a.limits, &a.security);
+    let mut opts = options(&a.limits, &a.security)?;
     opts.linger = Duration::from_millis(a.linger);
     opts.send_timeout = Some(TICK);
     let ctx = Context::new().map_err(Failure::runtime)?;
@@ -298,7 +473,7 @@ pub(crate) fn echo(a: EchoArgs) -> Result<(), Failure> {
         ));
     }
     let ctx = Context::new().map_err(Failure::runtime)?;
-    let mut opts = options(&a.limits, &a.security);
+    let mut opts = options(&a.limits, &a.security)?;
     opts.send_timeout = Some(TICK);
     let (socket, watch) = open(&ctx, kind, &a.endpoints, opts, a.monitor)?;
     let mut echoed = 0u64;
@@ -334,7 +509,7 @@ fn proxy_side(spec: &str, ctx: &Context, opts: SocketOptions) -> Result<DynSocke
 
 pub(crate) fn proxy(a: ProxyArgs) -> Result<(), Failure> {
     let ctx = Context::new().map_err(Failure::runtime)?;
-    let opts = options(&a.limits, &a.security);
+    let opts = options(&a.limits, &a.security)?;
     let front = proxy_side(&a.frontend, &ctx, opts.clone())?;
     let back = proxy_side(&a.backend, &ctx, opts)?;
     let _watches = (

@@ -73,8 +73,16 @@ fn demo_runs_and_exits_zero() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = stdout(&out);
-    assert!(text.contains("client got: reply to request 3"), "{text}");
-    assert!(text.contains("handshake-succeeded"), "{text}");
+    assert!(text.contains("alice got: reply to request 3"), "{text}");
+    assert!(
+        text.contains("handshake-succeeded tcp://127.0.0.1:"),
+        "{text}"
+    );
+    assert!(text.contains(" CURVE"), "{text}");
+    assert!(
+        text.contains("mallory's handshake failed (authentication"),
+        "{text}"
+    );
     assert!(
         text.contains("NULL on a network address is refused"),
         "{text}"
@@ -330,4 +338,270 @@ fn proxy_forwards_push_to_pull() {
         .unwrap();
     assert!(out.status.success());
     assert_eq!(stdout(&recv.wait()), "through\tthe proxy\n");
+}
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "zg-cli-{tag}-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn python() -> std::path::PathBuf {
+    std::env::var("ZEROGUARD_PYTHON")
+        .map(Into::into)
+        .unwrap_or_else(|_| {
+            let venv =
+                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+            assert!(
+                venv.exists(),
+                "no Python with pyzmq: run scripts/python-env.sh"
+            );
+            venv
+        })
+}
+
+#[test]
+fn keygen_writes_certificates_pyzmq_reads() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("keygen");
+    let out = bin()
+        .args(["keygen", "server", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let public = stdout(&out).trim().to_owned();
+    assert_eq!(public.len(), 40);
+    let secret = dir.join("server.key_secret");
+    assert_eq!(
+        std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let script = format!(
+        "import zmq.auth\npub, sec = zmq.auth.load_certificate({:?})\nprint(pub.decode(), sec is not None and len(sec) == 40)\npub2, none = zmq.auth.load_certificate({:?})\nprint(pub2.decode(), none)",
+        secret.display().to_string(),
+        dir.join("server.key").display().to_string()
+    );
+    let py = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    assert_eq!(stdout(&py), format!("{public} True\n{public} None\n"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn curve_with_certificate_files_admits_and_refuses() {
+    let dir = temp_dir("curve");
+    let allowed = dir.join("allowed");
+    std::fs::create_dir_all(&allowed).unwrap();
+    for (name, where_) in [("server", &dir), ("alice", &allowed), ("mallory", &dir)] {
+        assert!(bin()
+            .args(["keygen", name, "--dir"])
+            .arg(where_)
+            .output()
+            .unwrap()
+            .status
+            .success());
+    }
+    let ep = ipc();
+    let mut server = Running::spawn(
+        bin()
+            .args([
+                "recv",
+                "pull",
+                "--bind",
+                &ep,
+                "--count",
+                "1",
+                "--timeout",
+                "20000",
+                "--curve-server",
+                "--cert",
+            ])
+            .arg(dir.join("server.key_secret"))
+            .arg("--allow-certs")
+            .arg(&allowed),
+    );
+    let _ = &mut server;
+    let client = |cert: std::path::PathBuf| {
+        bin()
+            .args([
+                "send",
+                "push",
+                "--connect",
+                &ep,
+                "--message",
+                "encrypted",
+                "--curve-client",
+                "--cert",
+            ])
+            .arg(cert)
+            .arg("--server-cert")
+            .arg(dir.join("server.key"))
+            .output()
+            .unwrap()
+    };
+    // Mallory's key has no certificate in the directory: a runtime failure, nothing delivered.
+    let refused = client(dir.join("mallory.key_secret"));
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let ok = client(allowed.join("alice.key_secret"));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(stdout(&server.wait()), "encrypted\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn plain_with_password_file() {
+    let dir = temp_dir("plain");
+    let passwords = dir.join("passwords");
+    std::fs::write(&passwords, "# who may come in\nadmin=s3cret\n").unwrap();
+    let ep = ipc();
+    let server = Running::spawn(
+        bin()
+            .args([
+                "recv",
+                "pull",
+                "--bind",
+                &ep,
+                "--count",
+                "1",
+                "--timeout",
+                "20000",
+                "--plain-server",
+                "--passwords",
+            ])
+            .arg(&passwords),
+    );
+    let send = |password: &str| {
+        bin()
+            .args([
+                "send",
+                "push",
+                "--connect",
+                &ep,
+                "--message",
+                "hi",
+                "--plain-client",
+                "--user",
+                "admin",
+                "--password",
+                password,
+            ])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(send("guess").status.code(), Some(2));
+    assert!(send("s3cret").status.success());
+    assert_eq!(stdout(&server.wait()), "hi\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn inconsistent_security_settings_are_refused() {
+    let dir = temp_dir("combos");
+    assert!(bin()
+        .args(["keygen", "k", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let secret = dir.join("k.key_secret").display().to_string();
+    let public = dir.join("k.key").display().to_string();
+    let ep = ipc();
+    for args in [
+        vec!["--curve-server", "--plain-server"],
+        vec!["--curve-server", "--cert", &secret],
+        vec![
+            "--curve-server",
+            "--cert",
+            &secret,
+            "--allow-any-client",
+            "--allow-certs",
+            "/tmp",
+        ],
+        vec!["--curve-server", "--cert", &public, "--allow-any-client"],
+        vec!["--curve-client", "--cert", &secret],
+        vec!["--curve-client", "--cert", &secret, "--server-key", "short"],
+        vec!["--cert", &secret],
+        vec!["--allow-any-client"],
+        vec!["--plain-server"],
+        vec!["--plain-client", "--user", "u"],
+        vec![
+            "--plain-client",
+            "--user",
+            "u",
+            "--password",
+            "p",
+            "--allow",
+            "127.0.0.1",
+        ],
+        vec!["--deny", "not-an-address"],
+    ] {
+        let out = bin()
+            .args(["recv", "pull", "--bind", &ep, "--timeout", "100"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).lines().count(),
+            1,
+            "{args:?}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn address_filter_refuses_denied_peers() {
+    let mut server = Running::spawn(bin().args([
+        "recv",
+        "pull",
+        "--bind",
+        "tcp://127.0.0.1:0",
+        "--count",
+        "1",
+        "--timeout",
+        "20000",
+        "--deny",
+        "127.0.0.0/8",
+        "--monitor",
+    ]));
+    let ep = server.listening_endpoint();
+    let out = bin()
+        .args(["send", "push", "--connect", &ep, "--message", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a denied address is refused");
+    drop(server);
 }

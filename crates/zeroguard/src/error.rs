@@ -46,6 +46,14 @@ pub enum Error {
     /// An endpoint given to unbind/disconnect was never bound/connected.
     #[error("endpoint {0} is not bound or connected on this socket")]
     UnknownEndpoint(String),
+    /// A certificate file could not be read or is not valid.
+    #[error("certificate {path}: {reason}")]
+    Certificate {
+        /// The file.
+        path: String,
+        /// What is wrong, with the line where it helps.
+        reason: String,
+    },
     /// The protocol core refused a call (configuration or misuse).
     #[error(transparent)]
     Protocol(#[from] zeroguard_zmtp::Error),

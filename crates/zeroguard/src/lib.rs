@@ -30,6 +30,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod authenticators;
+pub mod certificate;
 mod context;
 pub mod endpoint;
 mod engine;
@@ -46,6 +48,8 @@ mod subscriptions;
 mod transport;
 mod wait;
 
+pub use authenticators::{AddressFilter, CertificateDirectory, Cidr, PasswordFile};
+pub use certificate::Certificate;
 pub use context::Context;
 pub use endpoint::Endpoint;
 pub use error::{Error, Result};
