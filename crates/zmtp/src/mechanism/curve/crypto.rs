@@ -11,13 +11,49 @@
 //! MACs would hide from it. Randomness is then deterministic too.
 
 use bytes::{BufMut, BytesMut};
-use crypto_box::aead::{AeadInPlace, KeyInit};
+use crypto_box::aead::consts::U24;
+use crypto_box::aead::{AeadCore, AeadInPlace, KeyInit};
+
+/// Both NaCl boxes are XSalsa20-Poly1305: 24-byte nonces.
+trait NaclBox: AeadInPlace + AeadCore<NonceSize = U24> {}
+impl<T: AeadInPlace + AeadCore<NonceSize = U24>> NaclBox for T {}
 use crypto_box::{PublicKey, SalsaBox, SecretKey};
 use crypto_secretbox::XSalsa20Poly1305;
 use zeroize::Zeroizing;
 
 /// Bytes of the Poly1305 tag in front of every box.
 pub(crate) const TAG_LEN: usize = 16;
+
+/// Encrypts `buf` in place; returns the tag.
+#[cfg(not(fuzzing))]
+fn seal_in_place(cipher: &impl NaclBox, nonce: &[u8; 24], buf: &mut [u8]) -> [u8; TAG_LEN] {
+    let mut tag = [0u8; TAG_LEN];
+    // Cannot fail: XSalsa20-Poly1305 accepts any length a buffer can have.
+    if let Ok(t) = cipher.encrypt_in_place_detached(nonce.into(), b"", buf) {
+        tag.copy_from_slice(&t);
+    }
+    tag
+}
+
+/// Decrypts `buf` in place if `tag` authenticates it.
+#[cfg(not(fuzzing))]
+fn open_in_place(cipher: &impl NaclBox, nonce: &[u8; 24], buf: &mut [u8], tag: &[u8]) -> bool {
+    cipher
+        .decrypt_in_place_detached(nonce.into(), b"", buf, tag.into())
+        .is_ok()
+}
+
+/// Fuzz build: the box is transparent, its tag zero.
+#[cfg(fuzzing)]
+fn seal_in_place(_: &impl NaclBox, _: &[u8; 24], _: &mut [u8]) -> [u8; TAG_LEN] {
+    [0u8; TAG_LEN]
+}
+
+/// Fuzz build: a zero tag authenticates.
+#[cfg(fuzzing)]
+fn open_in_place(_: &impl NaclBox, _: &[u8; 24], _: &mut [u8], tag: &[u8]) -> bool {
+    tag.iter().all(|&b| b == 0)
+}
 
 /// Fills `buf` with random bytes.
 pub(crate) fn random_bytes(buf: &mut [u8]) {
@@ -71,19 +107,8 @@ impl SessionBox {
         for p in parts {
             out.put_slice(p);
         }
-        #[cfg(not(fuzzing))]
-        {
-            let body = &mut out[start + TAG_LEN..];
-            // Cannot fail: XSalsa20-Poly1305 accepts any length a buffer can have.
-            if let Ok(tag) = self
-                .inner
-                .encrypt_in_place_detached(nonce.into(), b"", body)
-            {
-                out[start..start + TAG_LEN].copy_from_slice(&tag);
-            }
-        }
-        #[cfg(fuzzing)]
-        let _ = (nonce, start);
+        let tag = seal_in_place(&self.inner, nonce, &mut out[start + TAG_LEN..]);
+        out[start..start + TAG_LEN].copy_from_slice(&tag);
     }
 
     /// Opens `tag || ciphertext`; `None` if it was not sealed with this key and nonce.
@@ -93,20 +118,7 @@ impl SessionBox {
         }
         let (tag, ciphertext) = boxed.split_at(TAG_LEN);
         let mut plain = ciphertext.to_vec();
-        #[cfg(not(fuzzing))]
-        {
-            self.inner
-                .decrypt_in_place_detached(nonce.into(), b"", &mut plain, tag.into())
-                .ok()?;
-        }
-        #[cfg(fuzzing)]
-        {
-            let _ = nonce;
-            if tag.iter().any(|&b| b != 0) {
-                return None;
-            }
-        }
-        Some(plain)
+        open_in_place(&self.inner, nonce, &mut plain, tag).then_some(plain)
     }
 }
 
@@ -142,17 +154,9 @@ pub(crate) fn secretbox_seal(
     let start = out.len();
     out.put_bytes(0, TAG_LEN);
     out.put_slice(plaintext);
-    #[cfg(not(fuzzing))]
-    {
-        let cipher = XSalsa20Poly1305::new(key.into());
-        if let Ok(tag) =
-            cipher.encrypt_in_place_detached(nonce.into(), b"", &mut out[start + TAG_LEN..])
-        {
-            out[start..start + TAG_LEN].copy_from_slice(&tag);
-        }
-    }
-    #[cfg(fuzzing)]
-    let _ = (key, nonce, start);
+    let cipher = XSalsa20Poly1305::new(key.into());
+    let tag = seal_in_place(&cipher, nonce, &mut out[start + TAG_LEN..]);
+    out[start..start + TAG_LEN].copy_from_slice(&tag);
 }
 
 /// Opens a `crypto_secretbox`.
@@ -166,21 +170,8 @@ pub(crate) fn secretbox_open(
     }
     let (tag, ciphertext) = boxed.split_at(TAG_LEN);
     let mut plain = Zeroizing::new(ciphertext.to_vec());
-    #[cfg(not(fuzzing))]
-    {
-        let cipher = XSalsa20Poly1305::new(key.into());
-        cipher
-            .decrypt_in_place_detached(nonce.into(), b"", &mut plain, tag.into())
-            .ok()?;
-    }
-    #[cfg(fuzzing)]
-    {
-        let _ = (key, nonce);
-        if tag.iter().any(|&b| b != 0) {
-            return None;
-        }
-    }
-    Some(plain)
+    let cipher = XSalsa20Poly1305::new(key.into());
+    open_in_place(&cipher, nonce, &mut plain, tag).then_some(plain)
 }
 
 /// A 24-byte nonce: a 16- or 8-byte label followed by the rest.
