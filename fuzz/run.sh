@@ -8,7 +8,7 @@ seconds=${1:-20}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(greeting frame_decoder commands connection_server connection_client curve_server curve_client certificate z85)
+  targets=(greeting frame_decoder commands connection_server connection_client curve_server curve_client certificate zap_reply endpoint z85)
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 # cargo-fuzz needs nightly flags; this lets the stable toolchain accept them.

@@ -126,6 +126,12 @@ impl Context {
         self.inner.handle.enter()
     }
 
+    /// Whether an inproc name is bound by a live socket.
+    pub(crate) fn is_inproc_bound(&self, name: &str) -> bool {
+        let reg = self.inner.inproc.lock().unwrap_or_else(|p| p.into_inner());
+        matches!(reg.get(name), Some(InprocEntry::Bound(w)) if w.strong_count() > 0)
+    }
+
     pub(crate) fn register(&self, socket: &Arc<SocketCore>) {
         let mut sockets = self.inner.sockets.lock().unwrap_or_else(|p| p.into_inner());
         sockets.retain(|w| w.strong_count() > 0);

@@ -142,6 +142,10 @@ impl Endpoint {
             "*" | "0" => return Err(invalid(s, "a connect needs a real port, not * or 0")),
             p if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
                 match p.parse::<u16>() {
+                    // However it is spelled ("00" too), port 0 is a wildcard.
+                    Ok(0) if direction == Direction::Connect => {
+                        return Err(invalid(s, "a connect needs a real port, not * or 0"))
+                    }
                     Ok(port) => port,
                     Err(_) => return Err(invalid(s, "port must be 1 to 65535")),
                 }
@@ -261,6 +265,12 @@ mod tests {
         assert!(connect("tcp://*:5555").is_err());
         assert!(connect("tcp://localhost:*").is_err());
         assert!(connect("tcp://localhost:0").is_err());
+        // Found by the endpoint fuzz target: "00" is port 0 too.
+        assert!(connect("tcp://localhost:00").is_err());
+        assert_eq!(
+            bind("tcp://127.0.0.1:00").unwrap().to_string(),
+            "tcp://127.0.0.1:0"
+        );
     }
 
     #[test]

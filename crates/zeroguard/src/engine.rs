@@ -137,6 +137,28 @@ struct Attached {
     id: PeerId,
     out: Arc<Queue>,
     inq: Arc<Queue>,
+    /// Connection properties attached to every message received.
+    metadata: Arc<zeroguard_zmtp::Metadata>,
+}
+
+/// The properties every message of a connection carries: what the peer
+/// announced, what the authenticator attached, the user id and the peer's
+/// address. Built once per connection and shared.
+fn connection_metadata(
+    info: &zeroguard_zmtp::PeerInfo,
+    address: Option<IpAddr>,
+) -> Arc<zeroguard_zmtp::Metadata> {
+    let mut md = info.metadata.clone();
+    for (name, value) in info.auth_metadata.iter() {
+        let _ = md.insert(name, value.clone());
+    }
+    if let Some(user) = &info.user_id {
+        let _ = md.insert(zeroguard_zmtp::metadata::USER_ID, user.clone());
+    }
+    if let Some(ip) = address {
+        let _ = md.insert("Peer-Address", ip.to_string());
+    }
+    Arc::new(md)
 }
 
 /// Builds the protocol configuration from the socket's options.
@@ -201,13 +223,25 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                 Ok(None) => break,
                 Ok(Some(Event::Authenticate(request))) => {
                     let options = core.options();
-                    let decision = match options.security.authenticator() {
-                        Some(auth) => auth.authenticate(&AuthContext {
-                            mechanism: request.mechanism,
-                            credentials: request.credentials,
-                            address: peer_address,
-                            endpoint: endpoint.clone(),
-                        }),
+                    let peer = AuthContext {
+                        mechanism: request.mechanism,
+                        credentials: request.credentials,
+                        address: peer_address,
+                        endpoint: endpoint.clone(),
+                    };
+                    let decision = match options.security.authenticator().cloned() {
+                        Some(auth) if auth.may_block() => {
+                            match tokio::task::spawn_blocking(move || auth.authenticate(&peer))
+                                .await
+                            {
+                                Ok(d) => d,
+                                Err(_) => zeroguard_zmtp::AuthDecision::Refuse {
+                                    status: 500,
+                                    reason: "the authenticator failed".into(),
+                                },
+                            }
+                        }
+                        Some(auth) => auth.authenticate(&peer),
                         None => zeroguard_zmtp::AuthDecision::refuse("no authenticator configured"),
                     };
                     if let Err(e) = conn.complete_auth(decision) {
@@ -238,10 +272,17 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                         endpoint: endpoint.clone(),
                         mechanism: info.mechanism,
                     });
-                    attached = Some(Attached { id, out, inq });
+                    let metadata = connection_metadata(&info, peer_address);
+                    attached = Some(Attached {
+                        id,
+                        out,
+                        inq,
+                        metadata,
+                    });
                 }
-                Ok(Some(Event::Message(msg))) => {
+                Ok(Some(Event::Message(mut msg))) => {
                     if let Some(a) = &attached {
+                        msg.set_metadata(a.metadata.clone());
                         if core.kind == zeroguard_zmtp::SocketType::Pub {
                             continue; // PUB has no receive side; libzmq drops these too.
                         }

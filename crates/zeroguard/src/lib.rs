@@ -47,6 +47,7 @@ mod socket;
 mod subscriptions;
 mod transport;
 mod wait;
+pub mod zap;
 
 pub use authenticators::{AddressFilter, CertificateDirectory, Cidr, PasswordFile};
 pub use certificate::Certificate;
@@ -65,6 +66,7 @@ pub use socket::api::{
     Router, RouterSocket, Socket, Sub, SubSocket, XPub, XPubSocket, XSub, XSubSocket,
 };
 pub use socket::Statistics;
+pub use zap::Zap;
 
 /// The protocol core, re-exported for its types (messages, metadata, errors).
 pub use zeroguard_zmtp as zmtp;

@@ -25,8 +25,15 @@ pub struct AuthContext {
 
 /// Decides whether a peer may connect.
 pub trait Authenticator: Send + Sync {
-    /// Judges one peer. Called on an I/O thread: answer promptly.
+    /// Judges one peer.
     fn authenticate(&self, peer: &AuthContext) -> AuthDecision;
+
+    /// Whether `authenticate` may wait (on a handler, a file server...).
+    /// Such authenticators run on a pool of blocking threads instead of an
+    /// I/O thread, so other connections are not held up meanwhile.
+    fn may_block(&self) -> bool {
+        false
+    }
 }
 
 impl<F> Authenticator for F

@@ -855,3 +855,228 @@ fn tcp_over_ipv6_and_host_names() {
     b.send("by name").unwrap();
     assert_eq!(text(&pull.recv().unwrap()), "by name");
 }
+
+// ------------------------------------------------------------- security
+
+use zeroguard::{AuthContext, AuthDecision, Credentials, CurveKeyPair, Security, Zap};
+
+/// A ZAP handler thread answering each request with `answer(request frames)`.
+fn zap_handler(
+    ctx: &Context,
+    requests: usize,
+    answer: impl Fn(&Message) -> Vec<Vec<u8>> + Send + 'static,
+) -> std::thread::JoinHandle<Vec<Message>> {
+    let handler = sock::<Rep>(ctx);
+    handler.bind(zeroguard::zap::ZAP_ENDPOINT).unwrap();
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for _ in 0..requests {
+            let Ok(request) = handler.recv() else { break };
+            handler
+                .send(Message::from_frames(answer(&request)))
+                .unwrap();
+            seen.push(request);
+        }
+        seen
+    })
+}
+
+fn zap_reply(request: &Message, status: &str, user: &str) -> Vec<Vec<u8>> {
+    vec![
+        b"1.0".to_vec(),
+        request.frames()[1].to_vec(),
+        status.into(),
+        b"text".to_vec(),
+        user.into(),
+        vec![],
+    ]
+}
+
+fn curve_server_socket(
+    ctx: &Context,
+    keys: &CurveKeyPair,
+    auth: impl zeroguard::Authenticator + 'static,
+) -> (Socket<Pull>, Monitor, String) {
+    let mut o = opts();
+    o.security = Security::curve_server(keys.clone(), auth);
+    let pull = Socket::<Pull>::with_options(ctx, o).unwrap();
+    let monitor = pull.monitor();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    (pull, monitor, ep)
+}
+
+fn curve_push(
+    ctx: &Context,
+    keys: CurveKeyPair,
+    server: &CurveKeyPair,
+    ep: &str,
+) -> (Socket<Push>, Monitor) {
+    let mut o = opts();
+    o.security = Security::curve_client(keys, *server.public());
+    o.send_timeout = Some(Duration::from_millis(300));
+    let push = Socket::<Push>::with_options(ctx, o).unwrap();
+    let monitor = push.monitor();
+    push.connect(ep).unwrap();
+    (push, monitor)
+}
+
+fn handshake_failure(monitor: &Monitor) -> zeroguard::zmtp::ErrorCategory {
+    match &wait_events(monitor, 1, |e| {
+        matches!(e, MonitorEvent::HandshakeFailed { .. })
+    })[0]
+    {
+        MonitorEvent::HandshakeFailed { category, .. } => *category,
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn zap_handler_admits_and_refuses_curve_clients() {
+    let ctx = Context::new().unwrap();
+    let server = CurveKeyPair::generate();
+    let alice = CurveKeyPair::generate();
+    let alice_key = alice.public().to_vec();
+    let handler = zap_handler(&ctx, 2, move |req| {
+        let f = req.frames();
+        assert_eq!(&f[0][..], b"1.0");
+        assert_eq!(&f[2][..], b"global");
+        assert_eq!(&f[3][..], b"127.0.0.1");
+        assert_eq!(&f[5][..], b"CURVE");
+        if f[6][..] == alice_key[..] {
+            zap_reply(req, "200", "alice")
+        } else {
+            zap_reply(req, "400", "")
+        }
+    });
+    let (pull, server_events, ep) = curve_server_socket(&ctx, &server, Zap::new(&ctx, "global"));
+    let (alice_push, _) = curve_push(&ctx, alice, &server, &ep);
+    alice_push.send("from alice").unwrap();
+    let m = pull.recv().unwrap();
+    assert_eq!(text(&m), "from alice");
+    assert_eq!(m.property("User-Id").map(|b| &b[..]), Some(&b"alice"[..]));
+    let (mallory, mallory_events) = curve_push(&ctx, CurveKeyPair::generate(), &server, &ep);
+    assert_eq!(
+        handshake_failure(&mallory_events),
+        zeroguard::zmtp::ErrorCategory::Authentication
+    );
+    assert!(matches!(mallory.send("x"), Err(Error::WouldBlock)));
+    let _ = server_events;
+    assert_eq!(handler.join().unwrap().len(), 2);
+}
+
+#[test]
+fn zap_malformed_replies_are_refusals() {
+    type Reply = fn(&Message) -> Vec<Vec<u8>>;
+    let cases: [(&str, Reply); 4] = [
+        ("too few frames", |r| zap_reply(r, "200", "u")[..5].to_vec()),
+        ("bad version", |r| {
+            let mut v = zap_reply(r, "200", "u");
+            v[0] = b"9.9".to_vec();
+            v
+        }),
+        ("other request id", |r| {
+            let mut v = zap_reply(r, "200", "u");
+            v[1] = b"not-yours".to_vec();
+            v
+        }),
+        ("unknown status", |r| zap_reply(r, "299", "u")),
+    ];
+    for (what, answer) in cases {
+        let ctx = Context::new().unwrap();
+        let server = CurveKeyPair::generate();
+        let handler = zap_handler(&ctx, 1, answer);
+        let (pull, server_events, ep) = curve_server_socket(&ctx, &server, Zap::new(&ctx, ""));
+        let (_push, client_events) = curve_push(&ctx, CurveKeyPair::generate(), &server, &ep);
+        assert_eq!(
+            handshake_failure(&server_events),
+            zeroguard::zmtp::ErrorCategory::Authentication,
+            "{what}"
+        );
+        assert_eq!(
+            handshake_failure(&client_events),
+            zeroguard::zmtp::ErrorCategory::Authentication,
+            "{what}"
+        );
+        assert!(pull.try_recv().unwrap().is_none(), "{what}");
+        handler.join().unwrap();
+    }
+}
+
+#[test]
+fn zap_without_a_handler_fails_closed() {
+    let ctx = Context::new().unwrap();
+    let server = CurveKeyPair::generate();
+    let (_pull, server_events, ep) = curve_server_socket(&ctx, &server, Zap::new(&ctx, ""));
+    let (_push, _) = curve_push(&ctx, CurveKeyPair::generate(), &server, &ep);
+    let failed = wait_events(&server_events, 1, |e| {
+        matches!(e, MonitorEvent::HandshakeFailed { .. })
+    });
+    assert!(
+        failed[0].to_string().contains("no ZAP handler"),
+        "{}",
+        failed[0]
+    );
+}
+
+#[test]
+fn curve_wrong_server_key_gets_nothing_through() {
+    let ctx = Context::new().unwrap();
+    let server = CurveKeyPair::generate();
+    let (pull, server_events, ep) =
+        curve_server_socket(&ctx, &server, |_: &AuthContext| AuthDecision::accept());
+    let impostor_view = CurveKeyPair::generate();
+    let (push, client_events) = curve_push(&ctx, CurveKeyPair::generate(), &impostor_view, &ep);
+    assert_eq!(
+        handshake_failure(&server_events),
+        zeroguard::zmtp::ErrorCategory::Authentication
+    );
+    assert_eq!(
+        handshake_failure(&client_events),
+        zeroguard::zmtp::ErrorCategory::Authentication
+    );
+    assert!(matches!(push.send("secret"), Err(Error::WouldBlock)));
+    assert!(pull.try_recv().unwrap().is_none());
+}
+
+#[test]
+fn curve_may_use_network_addresses_without_opt_in() {
+    let ctx = Context::new().unwrap();
+    let mut o = opts();
+    o.security = Security::curve_server_allow_any(CurveKeyPair::generate());
+    let pull = Socket::<Pull>::with_options(&ctx, o).unwrap();
+    // Encrypted, so no plaintext opt-in is needed (bound, nothing is sent).
+    assert!(pull.bind("tcp://0.0.0.0:0").is_ok());
+}
+
+#[test]
+fn messages_carry_user_id_and_connection_metadata() {
+    let ctx = Context::new().unwrap();
+    let mut o = opts();
+    o.security = Security::plain_server(|peer: &AuthContext| match &peer.credentials {
+        Credentials::Plain(h) if &h.password[..] == b"pw" => {
+            let mut md = zeroguard::Metadata::new();
+            md.insert("X-Role", "operator").unwrap();
+            AuthDecision::Accept {
+                user_id: h.username.clone(),
+                metadata: md,
+            }
+        }
+        _ => AuthDecision::refuse("no"),
+    });
+    let pull = Socket::<Pull>::with_options(&ctx, o).unwrap();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let mut o = opts();
+    o.security = Security::plain_client("carol", "pw");
+    let push = Socket::<Push>::with_options(&ctx, o).unwrap();
+    push.connect(&ep).unwrap();
+    push.send("hello").unwrap();
+    let m = pull.recv().unwrap();
+    let prop = |name: &str| {
+        m.property(name)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    assert_eq!(prop("User-Id").as_deref(), Some("carol"));
+    assert_eq!(prop("x-role").as_deref(), Some("operator"));
+    assert_eq!(prop("Socket-Type").as_deref(), Some("PUSH"));
+    assert_eq!(prop("Peer-Address").as_deref(), Some("127.0.0.1"));
+}

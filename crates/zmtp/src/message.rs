@@ -1,12 +1,36 @@
 //! The multipart message: an ordered list of `Bytes` frames delivered atomically.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
+
+use crate::metadata::Metadata;
 
 /// A multipart message. Frames are reference-counted, so cloning a message
 /// or fanning it out to many peers copies no payload.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+///
+/// A received message also carries the properties of the connection it came
+/// from (`Socket-Type`, `Identity`, `User-Id` set by the authenticator,
+/// `Peer-Address`, and the authenticator's own properties), shared by all
+/// messages of that connection. Equality and hashing look at frames only.
+#[derive(Debug, Clone, Default)]
 pub struct Message {
     frames: Vec<Bytes>,
+    metadata: Option<Arc<Metadata>>,
+}
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        self.frames == other.frames
+    }
+}
+
+impl Eq for Message {}
+
+impl std::hash::Hash for Message {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.frames.hash(state);
+    }
 }
 
 impl Message {
@@ -23,6 +47,7 @@ impl Message {
     {
         Message {
             frames: frames.into_iter().map(Into::into).collect(),
+            metadata: None,
         }
     }
 
@@ -70,6 +95,21 @@ impl Message {
         self.frames.is_empty()
     }
 
+    /// The properties of the connection the message arrived on.
+    pub fn metadata(&self) -> Option<&Metadata> {
+        self.metadata.as_deref()
+    }
+
+    /// One property of the connection the message arrived on (`User-Id`, ...).
+    pub fn property(&self, name: &str) -> Option<&Bytes> {
+        self.metadata.as_deref().and_then(|m| m.get(name))
+    }
+
+    /// Attaches connection properties (done by the socket layer on receipt).
+    pub fn set_metadata(&mut self, metadata: Arc<Metadata>) {
+        self.metadata = Some(metadata);
+    }
+
     /// Sum of the frame sizes in bytes.
     pub fn payload_len(&self) -> usize {
         self.frames.iter().map(Bytes::len).sum()
@@ -80,6 +120,7 @@ impl From<Bytes> for Message {
     fn from(frame: Bytes) -> Message {
         Message {
             frames: vec![frame],
+            metadata: None,
         }
     }
 }
@@ -104,7 +145,10 @@ impl From<&'static [u8]> for Message {
 
 impl From<Vec<Bytes>> for Message {
     fn from(frames: Vec<Bytes>) -> Message {
-        Message { frames }
+        Message {
+            frames,
+            metadata: None,
+        }
     }
 }
 
