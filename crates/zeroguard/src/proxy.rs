@@ -77,13 +77,16 @@ pub(crate) fn proxy_cores(front: Arc<SocketCore>, back: Arc<SocketCore>) -> Resu
                     Err(Error::Closed) => return Ok(()),
                     Err(e) => return Err(e),
                 };
-                match to.try_send(msg)? {
-                    SendOutcome::Done => {}
-                    SendOutcome::WouldBlock(m) => match block_on(to.send_async(m), None) {
+                // Either socket closing ends the proxy normally, whichever call notices it.
+                match to.try_send(msg) {
+                    Ok(SendOutcome::Done) => {}
+                    Ok(SendOutcome::WouldBlock(m)) => match block_on(to.send_async(m), None) {
                         Some(Ok(())) => {}
                         Some(Err(Error::Closed)) | None => return Ok(()),
                         Some(Err(e)) => return Err(e),
                     },
+                    Err(Error::Closed) => return Ok(()),
+                    Err(e) => return Err(e),
                 }
             }
         }

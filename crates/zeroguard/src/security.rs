@@ -143,6 +143,33 @@ impl Security {
     }
 
     /// A CURVE server admitting the clients `authenticator` accepts.
+    ///
+    /// ```
+    /// use zeroguard::{AuthContext, AuthDecision, Context, Credentials, CurveKeyPair, Push, Pull};
+    /// use zeroguard::{Security, Socket, SocketOptions};
+    ///
+    /// let ctx = Context::new()?;
+    /// let (server_keys, client_keys) = (CurveKeyPair::generate(), CurveKeyPair::generate());
+    /// let admitted = *client_keys.public();
+    /// let server = SocketOptions {
+    ///     security: Security::curve_server(server_keys.clone(), move |peer: &AuthContext| match peer.credentials {
+    ///         Credentials::Curve { public_key } if public_key == admitted => AuthDecision::accept(),
+    ///         _ => AuthDecision::refuse("unknown key"),
+    ///     }),
+    ///     ..SocketOptions::default()
+    /// };
+    /// let pull = Socket::<Pull>::with_options(&ctx, server)?;
+    /// let endpoint = pull.bind("tcp://127.0.0.1:0")?;
+    /// let client = SocketOptions {
+    ///     security: Security::curve_client(client_keys, *server_keys.public()),
+    ///     ..SocketOptions::default()
+    /// };
+    /// let push = Socket::<Push>::with_options(&ctx, client)?;
+    /// push.connect(&endpoint)?;
+    /// push.send("encrypted")?;
+    /// assert_eq!(pull.recv()?.frames()[0], "encrypted");
+    /// # Ok::<(), zeroguard::Error>(())
+    /// ```
     pub fn curve_server(
         keys: CurveKeyPair,
         authenticator: impl Authenticator + 'static,

@@ -1080,3 +1080,17 @@ fn messages_carry_user_id_and_connection_metadata() {
     assert_eq!(prop("Socket-Type").as_deref(), Some("PUSH"));
     assert_eq!(prop("Peer-Address").as_deref(), Some("127.0.0.1"));
 }
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<Context>();
+    assert_send_sync::<Socket<Push>>();
+    assert_send_sync::<Socket<Router>>();
+    assert_send_sync::<AsyncSocket<Sub>>();
+    assert_send_sync::<zeroguard::DynSocket>();
+    assert_send_sync::<Monitor>();
+    assert_send_sync::<Poller>();
+    assert_send_sync::<Message>();
+    assert_send_sync::<Security>();
+}

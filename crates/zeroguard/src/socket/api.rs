@@ -211,6 +211,23 @@ macro_rules! common_methods {
 
 impl<K: Kind> Socket<K> {
     /// A socket with default options.
+    ///
+    /// ```
+    /// use zeroguard::{Context, Message, Router, Dealer, Socket, SocketOptions};
+    ///
+    /// let ctx = Context::new()?;
+    /// let router = Socket::<Router>::new(&ctx)?;
+    /// let endpoint = router.bind("tcp://127.0.0.1:0")?;
+    /// let options = SocketOptions { routing_id: Some("worker-7".into()), ..SocketOptions::default() };
+    /// let dealer = Socket::<Dealer>::with_options(&ctx, options)?;
+    /// dealer.connect(&endpoint)?;
+    /// dealer.send("ready")?;
+    /// let msg = router.recv()?;                      // [routing id, "ready"]
+    /// assert_eq!(msg.frames()[0], "worker-7");
+    /// router.send(Message::from_frames(["worker-7", "job 1"]))?;
+    /// assert_eq!(dealer.recv()?.frames()[0], "job 1");
+    /// # Ok::<(), zeroguard::Error>(())
+    /// ```
     pub fn new(ctx: &Context) -> Result<Socket<K>> {
         Socket::with_options(ctx, SocketOptions::default())
     }
@@ -330,6 +347,21 @@ impl<K: CanRecv> AsyncSocket<K> {
 
 impl Socket<Sub> {
     /// Receives messages whose first frame starts with `prefix` (empty: everything).
+    ///
+    /// ```
+    /// use zeroguard::{Context, Pub, Socket, Sub};
+    ///
+    /// let ctx = Context::new()?;
+    /// let publisher = Socket::<Pub>::new(&ctx)?;
+    /// publisher.bind("inproc://quotes")?;
+    /// let sub = Socket::<Sub>::new(&ctx)?;
+    /// sub.subscribe("EUR")?;
+    /// sub.connect("inproc://quotes")?;
+    /// publisher.send("USD 1.00")?;
+    /// publisher.send("EUR 0.92")?;
+    /// assert_eq!(sub.recv()?.frames()[0], "EUR 0.92");
+    /// # Ok::<(), zeroguard::Error>(())
+    /// ```
     pub fn subscribe(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
         self.core()
             .subscribe(Bytes::copy_from_slice(prefix.as_ref()), true)
