@@ -24,6 +24,40 @@ pub(crate) enum Command {
     Echo(EchoArgs),
     /// Forward between two sockets, like zmq_proxy.
     Proxy(ProxyArgs),
+    /// libzmq's perf tools: local-thr, remote-thr, local-lat, remote-lat.
+    Perf(PerfArgs),
+}
+
+/// Which perf tool.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum PerfTool {
+    /// Bind PULL, time from the first message to the last, print throughput.
+    LocalThr,
+    /// Connect PUSH, send COUNT messages of SIZE bytes.
+    RemoteThr,
+    /// Bind REP, echo ROUNDTRIPS messages.
+    LocalLat,
+    /// Connect REQ, time ROUNDTRIPS round trips, print one-way latency.
+    RemoteLat,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PerfArgs {
+    /// local-thr, remote-thr, local-lat or remote-lat.
+    #[arg(value_enum, value_name = "TOOL")]
+    pub(crate) tool: PerfTool,
+    /// Where to bind (local-*) or connect (remote-*).
+    #[arg(value_name = "ENDPOINT")]
+    pub(crate) endpoint: String,
+    /// Message size in bytes.
+    #[arg(value_name = "SIZE")]
+    pub(crate) size: usize,
+    /// Message count (thr) or roundtrip count (lat).
+    #[arg(value_name = "COUNT")]
+    pub(crate) count: u64,
+    /// Use CURVE with the fixed benchmark keys.
+    #[arg(long)]
+    pub(crate) curve: bool,
 }
 
 /// Where a socket binds and connects.

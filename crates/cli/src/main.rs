@@ -12,6 +12,7 @@ use clap::Parser;
 
 mod args;
 mod demo;
+mod perf;
 mod run;
 mod text;
 
@@ -68,6 +69,7 @@ fn main() -> ExitCode {
         args::Command::Send(a) => run::send(a),
         args::Command::Echo(a) => run::echo(a),
         args::Command::Proxy(a) => run::proxy(a),
+        args::Command::Perf(a) => perf::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -605,3 +605,60 @@ fn address_filter_refuses_denied_peers() {
     assert_eq!(out.status.code(), Some(2), "a denied address is refused");
     drop(server);
 }
+
+#[test]
+fn perf_tools_print_libzmq_lines() {
+    for curve in [false, true] {
+        let flag: &[&str] = if curve { &["--curve"] } else { &[] };
+        let ep = ipc();
+        let local = Running::spawn(
+            bin()
+                .args(["perf", "local-thr", &ep, "100", "2000"])
+                .args(flag),
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let remote = bin()
+            .args(["perf", "remote-thr", &ep, "100", "2000"])
+            .args(flag)
+            .output()
+            .unwrap();
+        assert!(
+            remote.status.success(),
+            "{}",
+            String::from_utf8_lossy(&remote.stderr)
+        );
+        let out = stdout(&local.wait());
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "message size: 100 [B]");
+        assert_eq!(lines[1], "message count: 2000");
+        assert!(
+            lines[2].starts_with("mean throughput: ") && lines[2].ends_with(" [msg/s]"),
+            "{out}"
+        );
+        assert!(
+            lines[3].starts_with("mean throughput: ") && lines[3].ends_with(" [Mb/s]"),
+            "{out}"
+        );
+
+        let ep = ipc();
+        let local = Running::spawn(
+            bin()
+                .args(["perf", "local-lat", &ep, "64", "500"])
+                .args(flag),
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let remote = bin()
+            .args(["perf", "remote-lat", &ep, "64", "500"])
+            .args(flag)
+            .output()
+            .unwrap();
+        assert!(remote.status.success());
+        let out = stdout(&remote);
+        assert!(
+            out.starts_with("message size: 64 [B]\nroundtrip count: 500\naverage latency: "),
+            "{out}"
+        );
+        assert!(out.trim_end().ends_with(" [us]"));
+        assert!(local.wait().status.success());
+    }
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: zeroguard, libzmq and zmq.rs, alternately, in
+one session on one machine, with the semantics of libzmq's perf tools.
+Prints progress to stderr and a table of medians and ratios to stdout.
+
+Usage: bench/run.py [--rounds N] [--quick]   (scripts/bench.sh builds first)"""
+import argparse, os, re, socket, statistics, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IMPLS = {
+    "zeroguard": [os.path.join(ROOT, "target/release/zeroguard"), "perf"],
+    "libzmq": [os.path.join(ROOT, "target/bench/libzmq_peer")],
+    "zmq.rs": [os.path.join(ROOT, "bench/zmqrs-peer/target/release/zmqrs-peer")],
+}
+# name, kind, size, count, curve, transports
+WORKLOADS = [
+    ("PUSH/PULL 16 B", "thr", 16, 2_000_000, False),
+    ("PUSH/PULL 256 B", "thr", 256, 1_000_000, False),
+    ("PUSH/PULL 4 KiB", "thr", 4096, 200_000, False),
+    ("PUSH/PULL 64 KiB", "thr", 65536, 20_000, False),
+    ("REQ/REP 16 B latency", "lat", 16, 20_000, False),
+    ("CURVE PUSH/PULL 16 B", "thr", 16, 300_000, True),
+    ("CURVE PUSH/PULL 4 KiB", "thr", 4096, 50_000, True),
+    ("CURVE REQ/REP 16 B latency", "lat", 16, 10_000, True),
+]
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+def endpoint(transport):
+    if transport == "ipc":
+        return f"ipc:///tmp/zg-bench-{os.getpid()}-{time.monotonic_ns()}.sock"
+    return f"tcp://127.0.0.1:{free_port()}"
+
+def run_pair(impl, kind, size, count, curve, transport):
+    ep = endpoint(transport)
+    extra = ["--curve"] if curve else []
+    local = IMPLS[impl] + [f"local-{kind}", ep, str(size), str(count)] + extra
+    remote = IMPLS[impl] + [f"remote-{kind}", ep, str(size), str(count)] + extra
+    l = subprocess.Popen(local, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    r = subprocess.Popen(remote, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        rout, rerr = r.communicate(timeout=120)
+        lout, lerr = l.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        l.kill(); r.kill(); l.wait(); r.wait()
+        raise RuntimeError(f"{impl} {kind} {size} timed out")
+    out = lout + rout
+    if kind == "thr":
+        m = re.search(r"mean throughput: (\d+) \[msg/s\]", out)
+    else:
+        m = re.search(r"average latency: ([\d.]+) \[us\]", out)
+    if not m or l.returncode or r.returncode:
+        raise RuntimeError(f"{impl} {kind} {size}: {lerr}{rerr}".strip())
+    return float(m.group(1))
+
+def raw_tcp(total=4 << 30):
+    port = str(free_port())
+    binary = os.path.join(ROOT, "target/bench/raw_tcp")
+    rcv = subprocess.Popen([binary, "recv", port, str(total)], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.2)
+    subprocess.run([binary, "send", port, str(total)], check=True)
+    out, _ = rcv.communicate(timeout=120)
+    return float(re.search(r"raw tcp: (\d+)", out).group(1))
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="tenth of the counts, one round")
+    ap.add_argument("--transport", default="tcp", choices=["tcp", "ipc"])
+    args = ap.parse_args()
+    rounds = 1 if args.quick else args.rounds
+    results = {}
+    for name, kind, size, count, curve in WORKLOADS:
+        if args.quick:
+            count = max(count // 10, 1000)
+        impls = [i for i in IMPLS if not (curve and i == "zmq.rs")]
+        if args.transport == "ipc":
+            impls = [i for i in impls if i != "zmq.rs"]
+        for rnd in range(rounds):
+            for impl in impls:
+                print(f"[{name}] round {rnd + 1}/{rounds} {impl} ...", file=sys.stderr, end=" ", flush=True)
+                try:
+                    v = run_pair(impl, kind, size, count, curve, args.transport)
+                except RuntimeError as e:
+                    print(f"failed: {e}", file=sys.stderr)
+                    continue
+                results.setdefault((name, impl), []).append(v)
+                print(f"{v:,.1f} {'msg/s' if kind == 'thr' else 'us'}", file=sys.stderr)
+    print("raw TCP ceiling ...", file=sys.stderr, end=" ", flush=True)
+    ceiling = statistics.median(raw_tcp() for _ in range(rounds))
+    print(f"{ceiling:,.0f} MB/s", file=sys.stderr)
+
+    print(f"\n{args.transport}, {rounds} round(s), medians; ratio = zeroguard / other (latency: other / zeroguard, higher is better)\n")
+    print("| workload | zeroguard | libzmq | zmq.rs | vs libzmq | vs zmq.rs |")
+    print("|---|---|---|---|---|---|")
+    for name, kind, size, count, curve in WORKLOADS:
+        med = {i: statistics.median(results[(name, i)]) for i in IMPLS if (name, i) in results}
+        def fmt(i):
+            if i not in med:
+                return "—"
+            return f"{med[i]:,.0f} msg/s" if kind == "thr" else f"{med[i]:.1f} µs"
+        def ratio(i):
+            if "zeroguard" not in med or i not in med:
+                return "—"
+            r = med["zeroguard"] / med[i] if kind == "thr" else med[i] / med["zeroguard"]
+            return f"{r:.2f}×"
+        print(f"| {name} | {fmt('zeroguard')} | {fmt('libzmq')} | {fmt('zmq.rs')} | {ratio('libzmq')} | {ratio('zmq.rs')} |")
+    zg64 = statistics.median(results.get(("PUSH/PULL 64 KiB", "zeroguard"), [0]))
+    print(f"\nraw TCP loopback (128 KiB writes): {ceiling:,.0f} MB/s; zeroguard at 64 KiB: "
+          f"{zg64 * 65536 / 1e6:,.0f} MB/s = {zg64 * 65536 / 1e6 / ceiling:.0%} of it")
+
+if __name__ == "__main__":
+    main()
