@@ -27,6 +27,8 @@ use crate::socket::{PeerId, SocketCore};
 
 /// Bytes read per system call.
 const READ_CHUNK: usize = 64 * 1024;
+/// Messages decoded before they are handed to the socket in one go.
+const DELIVERY_BATCH: usize = 256;
 /// Bytes of queued messages encoded before a write.
 const WRITE_BATCH: usize = 128 * 1024;
 
@@ -211,13 +213,30 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         .rate_limit
         .map(|l| Bucket::new(l, Instant::now()));
     let mut rate_pause: Option<Instant>;
+    let mut delivered: Vec<Item> = Vec::with_capacity(DELIVERY_BATCH);
 
     let end: Result<(), String> = 'run: loop {
-        // Decode what can be delivered (and what the peer's allowance permits).
+        // Decode what can be delivered (and what the peer's allowance
+        // permits), and hand it over in one batch: one lock, one wake-up.
         rate_pause = bucket.as_mut().and_then(|b| b.paused_until(Instant::now()));
+        let (mut room_msgs, mut room_bytes) = attached
+            .as_ref()
+            .map_or((usize::MAX, usize::MAX), |a| a.inq.room());
         loop {
-            if rate_pause.is_some() || attached.as_ref().is_some_and(|a| !a.inq.has_room()) {
+            if rate_pause.is_some() {
                 break;
+            }
+            if room_msgs == 0 || room_bytes == 0 {
+                // The estimate ran out: the application may have drained
+                // some meanwhile. Stop only if the queue is really full,
+                // because only then will taking from it wake us again.
+                if let Some(a) = &attached {
+                    a.inq.push_batch(&mut delivered);
+                    (room_msgs, room_bytes) = a.inq.room();
+                }
+                if room_msgs == 0 || room_bytes == 0 {
+                    break;
+                }
             }
             match conn.poll_event() {
                 Ok(None) => break,
@@ -290,8 +309,12 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                             b.consume(msg.payload_len());
                             rate_pause = b.paused_until(Instant::now());
                         }
-                        // Room was checked above; a closed queue means the socket is going away.
-                        let _ = a.inq.try_push(Item::Msg(msg));
+                        room_msgs -= 1;
+                        room_bytes = room_bytes.saturating_sub(msg.payload_len());
+                        delivered.push(Item::Msg(msg));
+                        if delivered.len() >= DELIVERY_BATCH {
+                            a.inq.push_batch(&mut delivered);
+                        }
                     }
                 }
                 Ok(Some(Event::Subscribe(topic))) => {
@@ -306,6 +329,10 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                 }
                 Ok(Some(_)) => {}
                 Err(e) => {
+                    // What was decoded before the failure is still delivered.
+                    if let Some(a) = &attached {
+                        a.inq.push_batch(&mut delivered);
+                    }
                     report_failure(&core, &endpoint, &e, handshake_done);
                     // Let the peer read why (an ERROR command), best effort.
                     wbuf.clear();
@@ -314,6 +341,10 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                     break 'run Err(String::new());
                 }
             }
+        }
+
+        if let Some(a) = &attached {
+            a.inq.push_batch(&mut delivered);
         }
 
         if eof {

@@ -131,6 +131,41 @@ impl Queue {
         drop_guard_then(was_empty, &self.reader);
     }
 
+    /// How many more messages (and bytes) fit before the high-water mark;
+    /// zero when closed.
+    pub(crate) fn room(&self) -> (usize, usize) {
+        let inner = self.lock();
+        if inner.closed || self.full(&inner) {
+            return (0, 0);
+        }
+        (
+            self.hwm_msgs - inner.items.len(),
+            self.hwm_bytes - inner.bytes,
+        )
+    }
+
+    /// Adds a batch under one lock, waking the reader once. The caller
+    /// checked `room`; a closed queue drops the batch.
+    pub(crate) fn push_batch(&self, batch: &mut Vec<Item>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut inner = self.lock();
+        if inner.closed {
+            batch.clear();
+            return;
+        }
+        let was_empty = inner.items.is_empty();
+        for item in batch.drain(..) {
+            inner.bytes += item.size();
+            inner.items.push_back(item);
+        }
+        drop(inner);
+        if was_empty {
+            self.reader.raise();
+        }
+    }
+
     /// Takes the oldest item.
     pub(crate) fn try_pop(&self) -> Option<Item> {
         let mut inner = self.lock();

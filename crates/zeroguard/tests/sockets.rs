@@ -1094,3 +1094,30 @@ fn handles_are_send_and_sync() {
     assert_send_sync::<Message>();
     assert_send_sync::<Security>();
 }
+
+#[test]
+fn a_fast_stream_is_delivered_whole_with_default_queues() {
+    // Regression: the engine once stopped decoding when its own estimate of
+    // queue room ran out while the application had already drained part of
+    // the batch; the queue never became full, so nothing woke it again and
+    // the rest of the stream sat undecoded in its buffer.
+    for _ in 0..3 {
+        let receiver_ctx = Context::new().unwrap();
+        let pull = sock::<Pull>(&receiver_ctx);
+        let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+        let sender_ctx = Context::new().unwrap();
+        let sender = std::thread::spawn(move || {
+            let push = sock::<Push>(&sender_ctx);
+            push.connect(&ep).unwrap();
+            for _ in 0..10_000 {
+                push.send(Message::from(vec![0u8; 16])).unwrap();
+            }
+            drop(push);
+            sender_ctx.terminate();
+        });
+        for _ in 0..10_000 {
+            assert_eq!(pull.recv().unwrap().frames()[0].len(), 16);
+        }
+        sender.join().unwrap();
+    }
+}
