@@ -222,6 +222,8 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         let (mut room_msgs, mut room_bytes) = attached
             .as_ref()
             .map_or((usize::MAX, usize::MAX), |a| a.inq.room());
+        // Why decoding stopped: for want of queue room, or of input.
+        let mut stopped_for_room = false;
         loop {
             if rate_pause.is_some() {
                 break;
@@ -235,6 +237,7 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                     (room_msgs, room_bytes) = a.inq.room();
                 }
                 if room_msgs == 0 || room_bytes == 0 {
+                    stopped_for_room = true;
                     break;
                 }
             }
@@ -292,6 +295,9 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                         mechanism: info.mechanism,
                     });
                     let metadata = connection_metadata(&info, peer_address);
+                    // Messages that follow the handshake in the same read
+                    // count against the new queue's mark from the start.
+                    (room_msgs, room_bytes) = inq.room();
                     attached = Some(Attached {
                         id,
                         out,
@@ -349,10 +355,14 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
 
         if eof {
             // Deliver everything the peer sent before closing, as the
-            // application makes room for it, then end.
-            let blocked = attached.as_ref().is_some_and(|a| !a.inq.has_room());
-            if blocked && conn.buffered_input() > 0 && !*stop.borrow() {
-                wake.notified().await;
+            // application makes room for it, then end. If decoding stopped
+            // for want of room, decode again (waiting for room if the queue
+            // is still full); if it stopped for want of input, what is left
+            // is a partial frame the peer will never finish.
+            if stopped_for_room && !*stop.borrow() {
+                if attached.as_ref().is_some_and(|a| !a.inq.has_room()) {
+                    wake.notified().await;
+                }
                 continue;
             }
             if let (Some(until), true) = (rate_pause, conn.buffered_input() > 0) {
