@@ -416,6 +416,13 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
             && conn.wants_input()
             && attached.as_ref().is_none_or(|a| a.inq.has_room());
         let want_write = !wbuf.is_empty();
+        // One write takes at most WRITE_BATCH of the queue. If the socket
+        // took it all and more is queued, go round again: nothing else will
+        // wake us, since the queue never went empty.
+        if !want_write && attached.as_ref().is_some_and(|a| !a.out.is_empty()) {
+            tokio::task::yield_now().await;
+            continue;
+        }
         let deadline = [conn.poll_timeout(), linger_deadline, rate_pause]
             .into_iter()
             .flatten()

@@ -1121,3 +1121,29 @@ fn a_fast_stream_is_delivered_whole_with_default_queues() {
         sender.join().unwrap();
     }
 }
+
+#[test]
+fn a_queue_longer_than_one_write_batch_is_sent_whole() {
+    // Regression: the engine writes at most one batch (128 KiB) of the
+    // queue at a time; it once went to sleep with more still queued, and
+    // nothing woke it, since the queue never went from empty to non-empty.
+    let ctx = Context::new().unwrap();
+    let pull = sock::<Pull>(&ctx);
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let push = sock::<Push>(&ctx);
+    push.connect(&ep).unwrap();
+    let total = 3_000;
+    let sender = std::thread::spawn(move || {
+        for i in 0..total {
+            let mut body = vec![0u8; 4096];
+            body[..4].copy_from_slice(&(i as u32).to_be_bytes());
+            push.send(body).unwrap();
+        }
+        push
+    });
+    for i in 0..total {
+        let m = pull.recv().unwrap();
+        assert_eq!(m.frames()[0][..4], (i as u32).to_be_bytes());
+    }
+    drop(sender.join().unwrap());
+}
