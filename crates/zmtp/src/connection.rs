@@ -544,7 +544,7 @@ impl Connection {
                                     "MORE set on the frame that carries it",
                                 ));
                             }
-                            cipher.decrypt_frame(&frame.body)?
+                            cipher.decrypt_frame(frame.body)?
                         }
                         None => (frame.more, frame.command, frame.body),
                     };

@@ -112,6 +112,16 @@ impl SessionBox {
     }
 
     /// Opens `tag || ciphertext`; `None` if it was not sealed with this key and nonce.
+    /// Opens `tag || ciphertext` held in `buf`, in place: on success `buf`
+    /// holds the plaintext after the first `TAG_LEN` bytes. No allocation.
+    pub(crate) fn open_in_buffer(&self, nonce: &[u8; 24], buf: &mut [u8]) -> bool {
+        if buf.len() < TAG_LEN {
+            return false;
+        }
+        let (tag, body) = buf.split_at_mut(TAG_LEN);
+        open_in_place(&self.inner, nonce, body, tag)
+    }
+
     pub(crate) fn open(&self, nonce: &[u8; 24], boxed: &[u8]) -> Option<Vec<u8>> {
         if boxed.len() < TAG_LEN {
             return None;
