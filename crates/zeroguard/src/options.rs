@@ -22,6 +22,11 @@ pub const DEFAULT_HWM_BYTES: usize = 64 * 1024 * 1024;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Default number of connections from one source address on a bound socket.
 pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
+/// Default per-peer rate limit: 10 million messages and 4 GiB a second.
+pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit {
+    messages_per_sec: 10_000_000,
+    bytes_per_sec: 4 << 30,
+};
 /// Default number of accepted connections still in their handshake.
 pub const DEFAULT_MAX_HANDSHAKES: usize = 256;
 
@@ -68,10 +73,11 @@ pub struct SocketOptions {
     /// Per-peer allowance of messages and bytes per second; a peer over it
     /// is not read until it is back under (back-pressure, never loss).
     ///
-    /// Off by default: a throttled publisher's subscribers would lose data
-    /// at its high-water mark, and floods are already bounded by the
-    /// receive high-water marks (the socket stops reading a peer whose
-    /// queue is full) and by fair queueing between peers.
+    /// The default, 10 million messages and 4 GiB a second per peer, bounds
+    /// the work one peer can cause without throttling any realistic link;
+    /// tighten it for untrusted peers. Throttling a publisher makes it drop
+    /// for that subscriber at its high-water mark, so leave room there.
+    /// `None` removes the limit.
     pub rate_limit: Option<RateLimit>,
     /// ROUTER: fail a send to an unknown routing id instead of dropping it.
     pub router_mandatory: bool,
@@ -112,7 +118,7 @@ impl Default for SocketOptions {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             max_handshakes: DEFAULT_MAX_HANDSHAKES,
-            rate_limit: None,
+            rate_limit: Some(DEFAULT_RATE_LIMIT),
             router_mandatory: false,
             router_handover: false,
             xpub_verbose: false,
