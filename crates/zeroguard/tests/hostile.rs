@@ -1,0 +1,306 @@
+//! Hostile peers against real sockets: each published libzmq advisory (and
+//! its relatives in other implementations) replayed byte by byte by a raw
+//! TCP peer. Every case asserts that the hostile connection is closed (or
+//! gets the documented safe answer), that nothing reaches the application,
+//! that a well-behaved peer on the same socket is unaffected, and that the
+//! process carries on. See docs/SECURITY.md (T1, T2, T11, T12).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, BytesMut};
+use zeroguard::zmtp::{command, frame, greeting, MechanismKind, Metadata};
+use zeroguard::{Context, Message, MonitorEvent, Pub, Pull, Push, Socket, SocketOptions, Sub};
+
+fn opts() -> SocketOptions {
+    SocketOptions {
+        recv_timeout: Some(Duration::from_secs(5)),
+        send_timeout: Some(Duration::from_secs(5)),
+        ..SocketOptions::default()
+    }
+}
+
+/// The bytes a NULL peer of `socket_type` sends up to and including READY.
+fn preamble(socket_type: &str) -> BytesMut {
+    let mut out = BytesMut::new();
+    out.put_slice(&greeting::encode_greeting(MechanismKind::Null, false));
+    let mut md = Metadata::new();
+    md.insert("Socket-Type", socket_type.to_owned()).unwrap();
+    command::encode_metadata_command(&mut out, "READY", &md);
+    out
+}
+
+/// Whether the server closed the connection within `within` (reading and
+/// discarding whatever it sends first: its greeting and READY).
+fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let deadline = Instant::now() + within;
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+/// A PULL socket under attack, and a well-behaved PUSH beside the attacker.
+struct Target {
+    _ctx: Context,
+    pull: Socket<Pull>,
+    monitor: zeroguard::Monitor,
+    addr: String,
+    friend: Socket<Push>,
+}
+
+impl Target {
+    fn new() -> Target {
+        let ctx = Context::new().unwrap();
+        let pull = Socket::<Pull>::with_options(&ctx, opts()).unwrap();
+        let monitor = pull.monitor();
+        let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+        let friend = Socket::<Push>::with_options(&ctx, opts()).unwrap();
+        friend.connect(&ep).unwrap();
+        Target {
+            addr: ep.trim_start_matches("tcp://").to_owned(),
+            _ctx: ctx,
+            pull,
+            monitor,
+            friend,
+        }
+    }
+
+    /// Sends `bytes` from a raw peer (in `chunk`-sized writes) and checks
+    /// the outcome every case must have.
+    fn attack(&self, bytes: &[u8], chunk: usize) {
+        let mut peer = TcpStream::connect(&self.addr).unwrap();
+        for piece in bytes.chunks(chunk.max(1)) {
+            if peer.write_all(piece).is_err() {
+                break; // already closed on us: fine
+            }
+        }
+        assert!(
+            closed_by_server(&mut peer, Duration::from_secs(5)),
+            "hostile connection left open"
+        );
+        self.assert_unharmed();
+    }
+
+    /// Nothing from the attacker was delivered; the friend still gets through.
+    fn assert_unharmed(&self) {
+        self.friend.send("friendly").unwrap();
+        let m = self.pull.recv().unwrap();
+        assert_eq!(
+            m,
+            Message::from("friendly"),
+            "the application got the attacker's data"
+        );
+        assert!(
+            self.pull.try_recv().unwrap().is_none(),
+            "more than the friend's message arrived"
+        );
+        let mut saw_failure = false;
+        while let Some(e) = self.monitor.try_recv() {
+            saw_failure |= matches!(
+                e,
+                MonitorEvent::HandshakeFailed { .. } | MonitorEvent::Disconnected { .. }
+            );
+        }
+        assert!(saw_failure, "no monitor event for the closed connection");
+    }
+}
+
+#[test]
+fn cve_2014_7202_mechanism_mismatch_closes() {
+    let t = Target::new();
+    let mut bytes = BytesMut::new();
+    bytes.put_slice(&greeting::encode_greeting(MechanismKind::Plain, false));
+    command::encode_command(&mut bytes, "HELLO", &[b"\x01a\x01b"]);
+    frame::encode_frame(&mut bytes, false, false, b"smuggled");
+    t.attack(&bytes, 4096);
+}
+
+#[test]
+fn cve_2014_9721_zmtp_1_0_and_2_0_greetings_close() {
+    let t = Target::new();
+    // ZMTP 1.0: an identity frame then a message, no signature.
+    t.attack(b"\x01\x00\x06\x00hello", 4096);
+    // ZMTP 2.0: signature, revision 1, socket type, identity, then a message.
+    t.attack(
+        &[
+            0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 1, 8, 0, 0, 0, 5, b'h', b'e', b'l', b'l', b'o',
+        ],
+        4096,
+    );
+}
+
+#[test]
+fn cve_2019_6250_size_wrapping_a_pointer_closes() {
+    let t = Target::new();
+    let mut bytes = preamble("PUSH");
+    bytes.put_slice(&[0x02, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xF0]);
+    bytes.put_slice(&[0u8; 64]);
+    t.attack(&bytes, 4096);
+}
+
+#[test]
+fn negative_64_bit_sizes_close() {
+    // JeroMQ #440, NetMQ #1168: sizes with the sign bit set.
+    let t = Target::new();
+    for size in [1u64 << 63, u64::MAX, i64::MAX as u64] {
+        let mut bytes = preamble("PUSH");
+        bytes.put_u8(0x02);
+        bytes.put_u64(size);
+        t.attack(&bytes, 4096);
+    }
+}
+
+#[test]
+fn cve_2019_13132_oversized_metadata_closes() {
+    let t = Target::new();
+    // A property whose declared length runs past the command.
+    let mut bytes = BytesMut::new();
+    bytes.put_slice(&greeting::encode_greeting(MechanismKind::Null, false));
+    command::encode_command(
+        &mut bytes,
+        "READY",
+        &[b"\x0bSocket-Type\x7f\xff\xff\xffPUSH"],
+    );
+    t.attack(&bytes, 4096);
+    // A READY declared far above the handshake command limit, never sent in full.
+    let mut bytes = BytesMut::new();
+    bytes.put_slice(&greeting::encode_greeting(MechanismKind::Null, false));
+    bytes.put_u8(0x06);
+    bytes.put_u64(1 << 40);
+    bytes.put_slice(&[0u8; 1024]);
+    t.attack(&bytes, 4096);
+}
+
+#[test]
+fn cve_2021_20234_partial_multipart_is_never_delivered() {
+    let t = Target::new();
+    let mut bytes = preamble("PUSH");
+    frame::encode_frame(&mut bytes, true, false, b"first part");
+    frame::encode_frame(&mut bytes, true, false, b"second part");
+    // ...and the peer goes away before the last frame.
+    let mut peer = TcpStream::connect(&t.addr).unwrap();
+    peer.write_all(&bytes).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    drop(peer);
+    std::thread::sleep(Duration::from_millis(200));
+    t.assert_unharmed();
+}
+
+#[test]
+fn cve_2021_20235_large_frames_across_reads_arrive_intact() {
+    // The safe answer here is correct delivery: frames over 8 KiB written a
+    // few bytes at a time arrive whole.
+    let t = Target::new();
+    let mut bytes = preamble("PUSH");
+    let big = vec![0xABu8; 8193];
+    frame::encode_frame(&mut bytes, true, false, &big);
+    frame::encode_frame(&mut bytes, false, false, &vec![0xCDu8; 70_000]);
+    let mut peer = TcpStream::connect(&t.addr).unwrap();
+    for piece in bytes.chunks(997) {
+        peer.write_all(piece).unwrap();
+    }
+    let m = t.pull.recv().unwrap();
+    assert_eq!(m.frames()[0].len(), 8193);
+    assert_eq!(m.frames()[1].len(), 70_000);
+    assert!(m.frames()[1].iter().all(|&b| b == 0xCD));
+    drop(peer);
+}
+
+#[test]
+fn short_ping_is_refused_and_never_echoed() {
+    let t = Target::new();
+    let mut bytes = preamble("PUSH");
+    command::encode_command(&mut bytes, "PING", &[]);
+    let mut peer = TcpStream::connect(&t.addr).unwrap();
+    peer.write_all(&bytes).unwrap();
+    // Read everything until the close: it must not contain a PONG.
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut received = Vec::new();
+    let _ = peer.read_to_end(&mut received);
+    assert!(
+        !received.windows(5).any(|w| w == b"\x04PONG"),
+        "a PING without TTL was answered"
+    );
+    t.assert_unharmed();
+}
+
+#[test]
+fn reserved_flags_and_message_before_handshake_close() {
+    let t = Target::new();
+    let mut bytes = preamble("PUSH");
+    bytes.put_slice(&[0x80, 1, b'x']);
+    t.attack(&bytes, 4096);
+    let mut bytes = BytesMut::new();
+    bytes.put_slice(&greeting::encode_greeting(MechanismKind::Null, false));
+    frame::encode_frame(&mut bytes, false, false, b"before READY");
+    t.attack(&bytes, 4096);
+}
+
+#[test]
+fn garbage_byte_by_byte_closes() {
+    let t = Target::new();
+    let garbage: Vec<u8> = (0..2000u32)
+        .map(|i| i.wrapping_mul(2654435761).to_be_bytes()[1])
+        .collect();
+    t.attack(&garbage, 1);
+}
+
+#[test]
+fn cve_2021_20236_very_long_topic_needs_no_recursion() {
+    // A subscriber subscribing and cancelling an 8 MiB topic: the publisher
+    // stays up and keeps serving a normal subscriber.
+    let ctx = Context::new().unwrap();
+    let publisher = Socket::<Pub>::with_options(&ctx, opts()).unwrap();
+    let events = publisher.monitor();
+    let ep = publisher.bind("tcp://127.0.0.1:0").unwrap();
+    let normal = Socket::<Sub>::with_options(&ctx, opts()).unwrap();
+    normal.subscribe("news").unwrap();
+    normal.connect(&ep).unwrap();
+    let topic = vec![b'a'; 8 * 1024 * 1024];
+    let mut bytes = preamble("SUB");
+    command::encode_command(&mut bytes, "SUBSCRIBE", &[&topic]);
+    command::encode_command(&mut bytes, "CANCEL", &[&topic]);
+    let mut peer = TcpStream::connect(ep.trim_start_matches("tcp://")).unwrap();
+    peer.write_all(&bytes).unwrap();
+    // Both subscribers are attached (the long topic was processed).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut handshakes = 0;
+    while handshakes < 2 {
+        assert!(Instant::now() < deadline);
+        if let Some(MonitorEvent::HandshakeSucceeded { .. }) =
+            events.recv(Some(Duration::from_millis(100)))
+        {
+            handshakes += 1;
+        }
+    }
+    let got = loop {
+        publisher.send("news flash").unwrap();
+        if let Some(m) = normal.try_recv().unwrap() {
+            break m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the normal subscriber got nothing"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(got, Message::from("news flash"));
+    drop(peer);
+}
