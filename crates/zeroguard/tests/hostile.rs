@@ -304,3 +304,61 @@ fn cve_2021_20236_very_long_topic_needs_no_recursion() {
     assert_eq!(got, Message::from("news flash"));
     drop(peer);
 }
+
+#[test]
+fn cve_2014_7203_replayed_curve_message_closes() {
+    use zeroguard::zmtp::{Config, Connection, CurveKeyPair, Event, MechanismConfig, SocketType};
+    use zeroguard::Security;
+
+    let ctx = Context::new().unwrap();
+    let server_keys = CurveKeyPair::generate();
+    let mut o = opts();
+    o.security = Security::curve_server_allow_any(server_keys.clone());
+    let pull = Socket::<Pull>::with_options(&ctx, o).unwrap();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+
+    // A raw peer that completes a genuine CURVE handshake with our own
+    // protocol core, so the bytes it replays are a real, valid MESSAGE.
+    let mut stream = TcpStream::connect(ep.trim_start_matches("tcp://")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let config = Config::new(
+        SocketType::Push,
+        MechanismConfig::CurveClient {
+            keys: CurveKeyPair::generate(),
+            server_key: *server_keys.public(),
+        },
+    );
+    let mut conn = Connection::new(config, Instant::now()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 4096];
+    while !conn.is_ready() {
+        assert!(Instant::now() < deadline, "handshake did not complete");
+        let mut out = BytesMut::new();
+        conn.poll_transmit(&mut out);
+        stream.write_all(&out).unwrap();
+        if let Ok(n) = stream.read(&mut buf) {
+            conn.handle_input(Instant::now(), &buf[..n]);
+        }
+        while let Ok(Some(event)) = conn.poll_event() {
+            assert!(!matches!(event, Event::Message(_)));
+        }
+    }
+    let mut wire = BytesMut::new();
+    conn.send(&Message::from("pay alice 100"), &mut wire)
+        .unwrap();
+    stream.write_all(&wire).unwrap();
+    assert_eq!(pull.recv().unwrap(), Message::from("pay alice 100"));
+
+    // The same bytes again: a replay. The server closes, nothing more arrives.
+    stream.write_all(&wire).unwrap();
+    assert!(
+        closed_by_server(&mut stream, Duration::from_secs(5)),
+        "replay left the connection open"
+    );
+    let mut o = pull.options();
+    o.recv_timeout = Some(Duration::from_millis(300));
+    pull.set_options(o).unwrap();
+    assert!(pull.recv().is_err(), "the replayed message was delivered");
+}
