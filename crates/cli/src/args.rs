@@ -144,6 +144,24 @@ pub(crate) struct SecurityArgs {
     pub(crate) allow_plaintext: bool,
 }
 
+/// What every socket command takes: the socket, where it goes, its
+/// security and limits, and whether to print its events.
+#[derive(Debug, Args)]
+pub(crate) struct SocketArgs {
+    /// Socket type: pair pub sub xpub xsub push pull req rep dealer router.
+    #[arg(value_name = "TYPE")]
+    pub(crate) socket_type: String,
+    #[command(flatten)]
+    pub(crate) endpoints: Endpoints,
+    #[command(flatten)]
+    pub(crate) security: SecurityArgs,
+    #[command(flatten)]
+    pub(crate) limits: Limits,
+    /// Print socket events to standard error.
+    #[arg(long)]
+    pub(crate) monitor: bool,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct KeygenArgs {
     /// Certificate name (file names NAME.key and NAME.key_secret).
@@ -156,11 +174,8 @@ pub(crate) struct KeygenArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct RecvArgs {
-    /// Socket type: pair pub sub xpub xsub push pull req rep dealer router.
-    #[arg(value_name = "TYPE")]
-    pub(crate) socket_type: String,
     #[command(flatten)]
-    pub(crate) endpoints: Endpoints,
+    pub(crate) socket: SocketArgs,
     /// Exit 0 after this many messages.
     #[arg(long, value_name = "N")]
     pub(crate) count: Option<u64>,
@@ -170,22 +185,12 @@ pub(crate) struct RecvArgs {
     /// Subscribe to this prefix (sub); without any, subscribe to everything.
     #[arg(long = "subscribe", value_name = "PREFIX")]
     pub(crate) subscribe: Vec<String>,
-    #[command(flatten)]
-    pub(crate) security: SecurityArgs,
-    #[command(flatten)]
-    pub(crate) limits: Limits,
-    /// Print socket events to standard error.
-    #[arg(long)]
-    pub(crate) monitor: bool,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct SendArgs {
-    /// Socket type: pair pub sub xpub xsub push pull req rep dealer router.
-    #[arg(value_name = "TYPE")]
-    pub(crate) socket_type: String,
     #[command(flatten)]
-    pub(crate) endpoints: Endpoints,
+    pub(crate) socket: SocketArgs,
     /// A message to send: TAB separates frames, \xNN is a byte (repeatable).
     #[arg(long = "message", value_name = "TEXT")]
     pub(crate) message: Vec<String>,
@@ -198,32 +203,15 @@ pub(crate) struct SendArgs {
     /// Wait at most this long for queued messages to leave before exit.
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub(crate) linger: u64,
-    #[command(flatten)]
-    pub(crate) security: SecurityArgs,
-    #[command(flatten)]
-    pub(crate) limits: Limits,
-    /// Print socket events to standard error.
-    #[arg(long)]
-    pub(crate) monitor: bool,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct EchoArgs {
-    /// Socket type: rep, router, dealer or pair.
-    #[arg(value_name = "TYPE")]
-    pub(crate) socket_type: String,
     #[command(flatten)]
-    pub(crate) endpoints: Endpoints,
+    pub(crate) socket: SocketArgs,
     /// Exit 0 after echoing this many messages.
     #[arg(long, value_name = "N")]
     pub(crate) count: Option<u64>,
-    #[command(flatten)]
-    pub(crate) security: SecurityArgs,
-    #[command(flatten)]
-    pub(crate) limits: Limits,
-    /// Print socket events to standard error.
-    #[arg(long)]
-    pub(crate) monitor: bool,
 }
 
 #[derive(Debug, Args)]

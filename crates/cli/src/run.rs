@@ -364,12 +364,12 @@ fn recv_one(
 }
 
 pub(crate) fn recv(a: RecvArgs) -> Result<(), Failure> {
-    let kind = socket_type(&a.socket_type)?;
+    let kind = socket_type(&a.socket.socket_type)?;
     match kind {
         SocketType::Pub | SocketType::Push => {
             return Err(Failure::config(format!(
                 "a {} socket cannot receive",
-                a.socket_type
+                a.socket.socket_type
             )))
         }
         SocketType::Req | SocketType::Rep => {
@@ -386,9 +386,9 @@ pub(crate) fn recv(a: RecvArgs) -> Result<(), Failure> {
     let (socket, watch) = open(
         &ctx,
         kind,
-        &a.endpoints,
-        options(&a.limits, &a.security)?,
-        a.monitor,
+        &a.socket.endpoints,
+        options(&a.socket.limits, &a.socket.security)?,
+        a.socket.monitor,
     )?;
     if kind == SocketType::Sub || kind == SocketType::XSub {
         let prefixes = if a.subscribe.is_empty() {
@@ -422,11 +422,11 @@ pub(crate) fn recv(a: RecvArgs) -> Result<(), Failure> {
 }
 
 pub(crate) fn send(a: SendArgs) -> Result<(), Failure> {
-    let kind = socket_type(&a.socket_type)?;
+    let kind = socket_type(&a.socket.socket_type)?;
     if matches!(kind, SocketType::Sub | SocketType::Pull) {
         return Err(Failure::config(format!(
             "a {} socket cannot send",
-            a.socket_type
+            a.socket.socket_type
         )));
     }
     let mut messages = Vec::new();
@@ -440,11 +440,11 @@ pub(crate) fn send(a: SendArgs) -> Result<(), Failure> {
             messages.push(text::decode(m).map_err(Failure::config)?);
         }
     }
-    let mut opts = options(&a.limits, &a.security)?;
+    let mut opts = options(&a.socket.limits, &a.socket.security)?;
     opts.linger = Duration::from_millis(a.linger);
     opts.send_timeout = Some(TICK);
     let ctx = Context::new().map_err(Failure::runtime)?;
-    let (socket, watch) = open(&ctx, kind, &a.endpoints, opts, a.monitor)?;
+    let (socket, watch) = open(&ctx, kind, &a.socket.endpoints, opts, a.socket.monitor)?;
     if let Some(d) = a.delay {
         std::thread::sleep(Duration::from_millis(d));
     }
@@ -463,7 +463,7 @@ pub(crate) fn send(a: SendArgs) -> Result<(), Failure> {
 }
 
 pub(crate) fn echo(a: EchoArgs) -> Result<(), Failure> {
-    let kind = socket_type(&a.socket_type)?;
+    let kind = socket_type(&a.socket.socket_type)?;
     if !matches!(
         kind,
         SocketType::Rep | SocketType::Router | SocketType::Dealer | SocketType::Pair
@@ -473,9 +473,9 @@ pub(crate) fn echo(a: EchoArgs) -> Result<(), Failure> {
         ));
     }
     let ctx = Context::new().map_err(Failure::runtime)?;
-    let mut opts = options(&a.limits, &a.security)?;
+    let mut opts = options(&a.socket.limits, &a.socket.security)?;
     opts.send_timeout = Some(TICK);
-    let (socket, watch) = open(&ctx, kind, &a.endpoints, opts, a.monitor)?;
+    let (socket, watch) = open(&ctx, kind, &a.socket.endpoints, opts, a.socket.monitor)?;
     let mut echoed = 0u64;
     while a.count.is_none_or(|n| echoed < n) {
         if let Some(m) = recv_one(&socket, &watch, None)? {

@@ -70,6 +70,11 @@ impl SocketType {
         SocketType::Channel,
     ];
 
+    /// Whether this is one of the eleven standard types (not a draft one).
+    pub fn is_standard(self) -> bool {
+        SocketType::ALL[..11].contains(&self)
+    }
+
     /// The name sent on the wire, e.g. `"DEALER"`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -171,5 +176,6 @@ mod tests {
         assert!(!SocketType::Req.is_compatible_with(SocketType::Req));
         assert!(!SocketType::Pub.is_compatible_with(SocketType::Pull));
         assert!(SocketType::XSub.is_compatible_with(SocketType::Pub));
+        assert!(SocketType::Router.is_standard() && !SocketType::Client.is_standard());
     }
 }

@@ -429,21 +429,6 @@ pub(crate) fn core_of<K: Kind>(s: &Socket<K>) -> &Arc<SocketCore> {
     &s.handle.core
 }
 
-/// The eleven standard socket types.
-const STANDARD: [SocketType; 11] = [
-    SocketType::Pair,
-    SocketType::Pub,
-    SocketType::Sub,
-    SocketType::XPub,
-    SocketType::XSub,
-    SocketType::Push,
-    SocketType::Pull,
-    SocketType::Req,
-    SocketType::Rep,
-    SocketType::Dealer,
-    SocketType::Router,
-];
-
 /// A socket whose type is chosen at run time, for tools and language
 /// bindings. Operations the type lacks fail with [`Error::InvalidState`]
 /// instead of not compiling; prefer [`Socket`] in Rust code.
@@ -464,7 +449,7 @@ impl std::fmt::Debug for DynSocket {
 impl DynSocket {
     /// A socket of one of the eleven standard types.
     pub fn new(ctx: &Context, kind: SocketType, options: SocketOptions) -> Result<DynSocket> {
-        if !STANDARD.contains(&kind) {
+        if !kind.is_standard() {
             return Err(Error::InvalidOption(format!(
                 "socket type {kind} is not supported yet"
             )));
