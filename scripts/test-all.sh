@@ -28,11 +28,15 @@ cargo test --workspace
 step "examples (one per pattern) and the demo"
 for example in crates/zeroguard/examples/*.rs; do
   name=$(basename "$example" .rs)
+  [ "$name" = soak ] && continue  # run by the leak check below
   timeout 60 cargo run --quiet -p zeroguard --example "$name" >/dev/null
   echo "example $name ok"
 done
 timeout 60 cargo run --quiet -p zeroguard-cli -- demo >/dev/null
 echo "demo ok"
+
+step "leak check (memory back to baseline; valgrind)"
+scripts/leak-check.sh 5000
 
 fuzz_seconds=${FUZZ_SECONDS:-10}
 if [ "$fuzz_seconds" != 0 ]; then
