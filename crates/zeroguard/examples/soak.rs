@@ -54,7 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // A well-behaved NULL peer.
         let push = Socket::<Push>::with_options(&ctx, options(Security::Null))?;
         push.connect(&null_ep)?;
-        push.send(Message::from(vec![i as u8; 100]))?;
+        push.send(Message::from(vec![i.to_le_bytes()[0]; 100]))?;
         null_sink.recv()?;
         push.close();
         // A well-behaved CURVE peer.
