@@ -244,14 +244,30 @@ fn join_with<K: zeroguard::Kind>(
     py_options: &str,
     steps: &str,
 ) -> (Socket<K>, Py) {
+    let (socket, py, _) = join_monitored(ctx, opts, transport, binder, py_type, py_options, steps);
+    (socket, py)
+}
+
+/// Like `join_with`, with a monitor created before binding or connecting,
+/// so no event (the handshake, say) can happen before it exists.
+fn join_monitored<K: zeroguard::Kind>(
+    ctx: &Context,
+    opts: SocketOptions,
+    transport: Transport,
+    binder: Binder,
+    py_type: &str,
+    py_options: &str,
+    steps: &str,
+) -> (Socket<K>, Py, zeroguard::Monitor) {
     let socket = Socket::<K>::with_options(ctx, opts).unwrap();
+    let monitor = socket.monitor();
     match binder {
         Binder::Zeroguard => {
             let ep = socket.bind(&transport.bind_endpoint(false)).unwrap();
             let plan = format!(
                 "{{\"type\":\"{py_type}\",\"connect\":\"{ep}\",\"options\":{{{py_options}}},\"steps\":{steps}}}"
             );
-            (socket, Py::spawn(plan))
+            (socket, Py::spawn(plan), monitor)
         }
         Binder::Libzmq => {
             let ep = transport.bind_endpoint(true);
@@ -261,7 +277,7 @@ fn join_with<K: zeroguard::Kind>(
             let py = Py::spawn(plan);
             let ep = py.endpoint();
             socket.connect(&ep).unwrap();
-            (socket, py)
+            (socket, py, monitor)
         }
     }
 }
@@ -502,8 +518,8 @@ fn libzmq_pub_to_sub() {
             Message::from_frames(["A2", "more"]),
         ];
         let steps = format!("[[\"wait_line\"],[\"send\",{}]]", json_msgs(&msgs));
-        let (sub, mut py) = join::<Sub>(&ctx, t, b, "PUB", "", &steps);
-        let monitor = sub.monitor();
+        let (sub, mut py, monitor) =
+            join_monitored::<Sub>(&ctx, options(), t, b, "PUB", "", &steps);
         sub.subscribe("A").unwrap();
         wait_handshake(&monitor);
         std::thread::sleep(Duration::from_millis(300));
@@ -763,8 +779,8 @@ fn libzmq_pub_to_xsub() {
         let ctx = Context::new().unwrap();
         let msgs = [Message::from("zzz"), Message::from("k1")];
         let steps = format!("[[\"wait_line\"],[\"send\",{}]]", json_msgs(&msgs));
-        let (xsub, mut py) = join::<XSub>(&ctx, t, b, "PUB", "", &steps);
-        let monitor = xsub.monitor();
+        let (xsub, mut py, monitor) =
+            join_monitored::<XSub>(&ctx, options(), t, b, "PUB", "", &steps);
         xsub.send(Message::from(b"\x01k".to_vec())).unwrap();
         wait_handshake(&monitor);
         std::thread::sleep(Duration::from_millis(300));

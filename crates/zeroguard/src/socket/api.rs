@@ -286,11 +286,10 @@ impl<K: Kind> AsyncSocket<K> {
 impl<K: CanSend> Socket<K> {
     /// Sends a message, waiting while no peer can take it (up to the send timeout).
     pub fn send(&self, msg: impl Into<Message>) -> Result<()> {
-        let msg = msg.into();
-        let deadline = self.options().send_timeout.map(|t| Instant::now() + t);
-        match self.core().try_send(msg)? {
+        match self.core().try_send(msg.into())? {
             SendOutcome::Done => Ok(()),
             SendOutcome::WouldBlock(msg) => {
+                let deadline = self.core().send_deadline();
                 block_on(self.core().send_async(msg), deadline).unwrap_or(Err(Error::WouldBlock))
             }
         }
@@ -311,7 +310,7 @@ impl<K: CanRecv> Socket<K> {
         if let Some(m) = self.core().try_recv()? {
             return Ok(m);
         }
-        let deadline = self.options().recv_timeout.map(|t| Instant::now() + t);
+        let deadline = self.core().recv_deadline();
         block_on(self.core().recv_async(), deadline).unwrap_or(Err(Error::WouldBlock))
     }
 
@@ -488,10 +487,10 @@ impl DynSocket {
     pub fn send(&self, msg: impl Into<Message>) -> Result<()> {
         self.check_send()?;
         let core = &self.handle.core;
-        let deadline = core.options().send_timeout.map(|t| Instant::now() + t);
         match core.try_send(msg.into())? {
             SendOutcome::Done => Ok(()),
             SendOutcome::WouldBlock(msg) => {
+                let deadline = core.send_deadline();
                 block_on(core.send_async(msg), deadline).unwrap_or(Err(Error::WouldBlock))
             }
         }
@@ -504,7 +503,7 @@ impl DynSocket {
         if let Some(m) = core.try_recv()? {
             return Ok(m);
         }
-        let deadline = core.options().recv_timeout.map(|t| Instant::now() + t);
+        let deadline = core.recv_deadline();
         block_on(core.recv_async(), deadline).unwrap_or(Err(Error::WouldBlock))
     }
 

@@ -216,6 +216,23 @@ impl SocketCore {
             .clone()
     }
 
+    /// Reads the options without copying them (for hot paths).
+    pub(crate) fn with_options<R>(&self, f: impl FnOnce(&SocketOptions) -> R) -> R {
+        f(&self.options.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// When a blocking send started now must give up.
+    pub(crate) fn send_deadline(&self) -> Option<std::time::Instant> {
+        self.with_options(|o| o.send_timeout)
+            .map(|t| std::time::Instant::now() + t)
+    }
+
+    /// When a blocking receive started now must give up.
+    pub(crate) fn recv_deadline(&self) -> Option<std::time::Instant> {
+        self.with_options(|o| o.recv_timeout)
+            .map(|t| std::time::Instant::now() + t)
+    }
+
     pub(crate) fn set_options(&self, options: SocketOptions) -> Result<()> {
         options.validate()?;
         *self.options.write().unwrap_or_else(|p| p.into_inner()) = options;
@@ -404,9 +421,10 @@ impl SocketCore {
         if !self.kind.accepts_subscriptions() {
             return;
         }
-        let options = self.options();
+        let (manual_option, verbose, rcvhwm) =
+            self.with_options(|o| (o.xpub_manual, o.xpub_verbose, o.rcvhwm));
         let xpub = self.kind == SocketType::XPub;
-        let manual = xpub && options.xpub_manual;
+        let manual = xpub && manual_option;
         let mut state = self.lock();
         let notify = if manual {
             state.peer(id).is_some()
@@ -432,13 +450,13 @@ impl SocketCore {
                 return;
             }
             if subscribe {
-                state.all_subs.add(topic.clone()) || options.xpub_verbose
+                state.all_subs.add(topic.clone()) || verbose
             } else {
                 state.all_subs.remove(&topic)
             }
         };
         if notify {
-            if state.xpub_pending.len() >= options.rcvhwm {
+            if state.xpub_pending.len() >= rcvhwm {
                 self.stats
                     .dropped_subscriptions
                     .fetch_add(1, Ordering::Relaxed);

@@ -140,7 +140,7 @@ impl SocketCore {
                         "a ROUTER message needs frames after the routing id",
                     ));
                 }
-                let mandatory = self.options().router_mandatory;
+                let mandatory = self.with_options(|o| o.router_mandatory);
                 let target = state
                     .by_id
                     .get(&id)
