@@ -1,6 +1,8 @@
 //! A soak for leak checkers (not a pattern example): many connect,
-//! handshake, message, close cycles with NULL and CURVE, and hostile
-//! connections that send garbage or stall, against sockets that stay up.
+//! handshake, message, close cycles with NULL and CURVE, subscribers with
+//! 16 KiB of metadata coming and going on a publisher (CVE-2021-20237: a
+//! publisher must not keep what departed subscribers announced), and
+//! hostile connections that send garbage, against sockets that stay up.
 //!
 //! `cargo run --release -p zeroguard --example soak -- CYCLES [--rss-limit-mb N]`
 //! prints resident memory after a warm-up and at the end, and fails if it
@@ -11,7 +13,10 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use zeroguard::{Context, CurveKeyPair, Message, Pull, Push, Security, Socket, SocketOptions};
+use zeroguard::{
+    Context, CurveKeyPair, Message, Metadata, MonitorEvent, Pub, Pull, Push, Security, Socket,
+    SocketOptions, Sub,
+};
 
 fn rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -50,6 +55,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let curve_ep = curve_sink.bind("tcp://127.0.0.1:0")?;
 
+    let publisher = Socket::<Pub>::with_options(&ctx, options(Security::Null))?;
+    let pub_ep = publisher.bind("tcp://127.0.0.1:0")?;
+    let mut big = Metadata::new();
+    big.insert("X-Padding", vec![b'p'; 16 * 1024])?;
+
     let cycle = |i: usize| -> Result<(), Box<dyn std::error::Error>> {
         // A well-behaved NULL peer.
         let push = Socket::<Push>::with_options(&ctx, options(Security::Null))?;
@@ -69,6 +79,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         push.send(Message::from_frames([vec![1u8; 10], vec![2u8; 5000]]))?;
         curve_sink.recv()?;
         push.close();
+        // A subscriber announcing 16 KiB of metadata, attached, then gone.
+        let sub = Socket::<Sub>::with_options(
+            &ctx,
+            SocketOptions {
+                metadata: big.clone(),
+                ..options(Security::Null)
+            },
+        )?;
+        let events = sub.monitor();
+        sub.subscribe("")?;
+        sub.connect(&pub_ep)?;
+        loop {
+            match events.recv(Some(Duration::from_secs(10))) {
+                Some(MonitorEvent::HandshakeSucceeded { .. }) => break,
+                Some(_) => {}
+                None => return Err("subscriber handshake did not complete".into()),
+            }
+        }
+        sub.close();
         // A hostile peer: half a greeting then garbage, then gone.
         let mut raw = TcpStream::connect(null_ep.trim_start_matches("tcp://"))?;
         let _ = raw.write_all(&[0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 1, 0xde, 0xad]);
@@ -87,7 +116,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     std::thread::sleep(Duration::from_millis(500));
     let end = rss_kib();
-    println!("cycles: {cycles} (each: NULL session, CURVE session, hostile connection)");
+    println!("cycles: {cycles} (each: NULL session, CURVE session, subscriber with 16 KiB metadata, hostile connection)");
     if let (Some(b), Some(e)) = (baseline, end) {
         let grown = e.saturating_sub(b);
         println!("resident memory: {b} KiB after warm-up, {e} KiB at the end, +{grown} KiB");
@@ -98,7 +127,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .into());
         }
     }
-    drop((null_sink, curve_sink));
+    drop((null_sink, curve_sink, publisher));
     ctx.terminate();
     Ok(())
 }
