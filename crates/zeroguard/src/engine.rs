@@ -71,6 +71,8 @@ impl Stream {
 /// Who the engine works for.
 pub(crate) struct EngineParams {
     pub(crate) core: Arc<SocketCore>,
+    /// This connection's place in the socket's counters.
+    pub(crate) counted: Counted,
     pub(crate) endpoint: String,
     pub(crate) peer_address: Option<IpAddr>,
     pub(crate) stop: watch::Receiver<bool>,
@@ -82,24 +84,24 @@ pub(crate) struct Outcome {
     pub(crate) handshake_done: bool,
 }
 
-/// Keeps the socket's connection counters right however the engine ends.
-struct Counted {
+/// Keeps the socket's connection counters right however the connection
+/// ends. Taken by the accept loop (or connector) before the connection's
+/// task starts, so a burst of accepts cannot overshoot the limits.
+pub(crate) struct Counted {
     core: Arc<SocketCore>,
     address: Option<IpAddr>,
     in_handshake: bool,
 }
 
 impl Counted {
-    fn new(core: &Arc<SocketCore>, address: Option<IpAddr>) -> Counted {
+    pub(crate) fn new(core: &Arc<SocketCore>, address: Option<IpAddr>) -> Counted {
         core.connections.fetch_add(1, Ordering::AcqRel);
         core.handshakes.fetch_add(1, Ordering::AcqRel);
         if let Some(ip) = address {
-            *core
-                .per_address
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry(ip)
-                .or_insert(0) += 1;
+            let mut map = core.per_address.lock().unwrap_or_else(|p| p.into_inner());
+            let count = map.entry(ip).or_default();
+            count.connections += 1;
+            count.handshakes += 1;
         }
         Counted {
             core: core.clone(),
@@ -111,6 +113,16 @@ impl Counted {
     fn handshake_over(&mut self) {
         if std::mem::take(&mut self.in_handshake) {
             self.core.handshakes.fetch_sub(1, Ordering::AcqRel);
+            if let Some(ip) = self.address {
+                let mut map = self
+                    .core
+                    .per_address
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                if let Some(count) = map.get_mut(&ip) {
+                    count.handshakes -= 1;
+                }
+            }
         }
     }
 }
@@ -125,9 +137,9 @@ impl Drop for Counted {
                 .per_address
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            if let Some(n) = map.get_mut(&ip) {
-                *n -= 1;
-                if *n == 0 {
+            if let Some(count) = map.get_mut(&ip) {
+                count.connections -= 1;
+                if count.connections == 0 {
                     map.remove(&ip);
                 }
             }
@@ -182,11 +194,12 @@ fn protocol_config(core: &SocketCore) -> Config {
 pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
     let EngineParams {
         core,
+        counted,
         endpoint,
         peer_address,
         mut stop,
     } = params;
-    let mut counted = Counted::new(&core, peer_address);
+    let mut counted = counted;
     let mut conn = match Connection::new(protocol_config(&core), Instant::now()) {
         Ok(c) => c,
         Err(e) => {

@@ -27,6 +27,8 @@ pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit {
     messages_per_sec: 10_000_000,
     bytes_per_sec: 4 << 30,
 };
+/// Default number of connections from one source address still in their handshake.
+pub const DEFAULT_MAX_HANDSHAKES_PER_ADDRESS: usize = 16;
 /// Default number of accepted connections still in their handshake.
 pub const DEFAULT_MAX_HANDSHAKES: usize = 256;
 
@@ -70,6 +72,9 @@ pub struct SocketOptions {
     pub max_connections_per_address: usize,
     /// Most accepted connections still in their handshake.
     pub max_handshakes: usize,
+    /// Most connections from one source IP address still in their handshake,
+    /// so that one address cannot take every handshake slot.
+    pub max_handshakes_per_address: usize,
     /// Per-peer allowance of messages and bytes per second; a peer over it
     /// is not read until it is back under (back-pressure, never loss).
     ///
@@ -118,6 +123,7 @@ impl Default for SocketOptions {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             max_handshakes: DEFAULT_MAX_HANDSHAKES,
+            max_handshakes_per_address: DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
             rate_limit: Some(DEFAULT_RATE_LIMIT),
             router_mandatory: false,
             router_handover: false,
@@ -147,6 +153,7 @@ impl SocketOptions {
         if self.max_connections == 0
             || self.max_handshakes == 0
             || self.max_connections_per_address == 0
+            || self.max_handshakes_per_address == 0
         {
             return bad("connection limits must be at least 1");
         }

@@ -362,3 +362,64 @@ fn cve_2014_7203_replayed_curve_message_closes() {
     pull.set_options(o).unwrap();
     assert!(pull.recv().is_err(), "the replayed message was delivered");
 }
+
+#[test]
+fn stalled_handshakes_from_one_address_cannot_lock_others_out() {
+    // 300 connections from 127.0.0.2 that never send a byte: more than all
+    // 256 handshake slots. Only 16 get a slot (the per-address limit); a
+    // client from 127.0.0.1 connects and is served while they stall.
+    let ctx = Context::new().unwrap();
+    let pull = Socket::<Pull>::with_options(&ctx, opts()).unwrap();
+    let monitor = pull.monitor();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let addr: std::net::SocketAddr = ep.trim_start_matches("tcp://").parse().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stalled: Vec<std::net::TcpStream> = rt.block_on(async {
+        let mut held = Vec::new();
+        for _ in 0..300 {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+            if let Ok(stream) = socket.connect(addr).await {
+                held.push(stream.into_std().unwrap());
+            }
+        }
+        held
+    });
+    assert!(
+        stalled.len() >= 250,
+        "could not open the attacking connections"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+
+    let mut o = opts();
+    o.send_timeout = Some(Duration::from_secs(3));
+    let friend = Socket::<Push>::with_options(&ctx, o).unwrap();
+    friend.connect(&ep).unwrap();
+    let start = Instant::now();
+    for i in 0..20 {
+        friend.send(format!("{i}").into_bytes()).unwrap();
+        assert_eq!(
+            pull.recv().unwrap(),
+            Message::from(format!("{i}").into_bytes())
+        );
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "served only after {:?}",
+        start.elapsed()
+    );
+    let mut refused_for_address = 0;
+    while let Some(e) = monitor.try_recv() {
+        if let MonitorEvent::AcceptRefused { reason, .. } = e {
+            refused_for_address += usize::from(reason.contains("from this address"));
+        }
+    }
+    assert!(
+        refused_for_address >= 250,
+        "refusals: {refused_for_address}"
+    );
+    drop(stalled);
+}

@@ -113,6 +113,13 @@ pub struct Statistics {
     pub dropped_subscriptions: AtomicU64,
 }
 
+/// Connections, and handshakes among them, from one source address.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct AddressCount {
+    pub(crate) connections: usize,
+    pub(crate) handshakes: usize,
+}
+
 /// A bound or connected endpoint, and the switch that stops its tasks.
 struct EndpointEntry {
     given: String,
@@ -153,7 +160,7 @@ pub(crate) struct SocketCore {
     endpoints: Mutex<Vec<EndpointEntry>>,
     pub(crate) connections: AtomicUsize,
     pub(crate) handshakes: AtomicUsize,
-    pub(crate) per_address: Mutex<HashMap<IpAddr, usize>>,
+    pub(crate) per_address: Mutex<HashMap<IpAddr, AddressCount>>,
 }
 
 impl std::fmt::Debug for SocketCore {

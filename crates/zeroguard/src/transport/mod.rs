@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 
 use crate::endpoint::Endpoint;
-use crate::engine::{self, EngineParams, Stream};
+use crate::engine::{self, Counted, EngineParams, Stream};
 use crate::error::Result;
 use crate::monitor::MonitorEvent;
 use crate::socket::SocketCore;
@@ -113,21 +113,33 @@ async fn accept_loop(
                 continue;
             }
         };
-        let options = core.options();
-        let refusal = if core.connections.load(Ordering::Acquire) >= options.max_connections {
+        let (max_connections, max_handshakes, per_address_connections, per_address_handshakes) =
+            core.with_options(|o| {
+                (
+                    o.max_connections,
+                    o.max_handshakes,
+                    o.max_connections_per_address,
+                    o.max_handshakes_per_address,
+                )
+            });
+        let from_address = address
+            .map(|ip| {
+                core.per_address
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&ip)
+                    .copied()
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default();
+        let refusal = if core.connections.load(Ordering::Acquire) >= max_connections {
             Some("max connections reached")
-        } else if core.handshakes.load(Ordering::Acquire) >= options.max_handshakes {
+        } else if core.handshakes.load(Ordering::Acquire) >= max_handshakes {
             Some("max handshakes in progress reached")
-        } else if address.is_some_and(|ip| {
-            core.per_address
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&ip)
-                .copied()
-                .unwrap_or(0)
-                >= options.max_connections_per_address
-        }) {
+        } else if from_address.connections >= per_address_connections {
             Some("max connections from this address reached")
+        } else if from_address.handshakes >= per_address_handshakes {
+            Some("max handshakes in progress from this address reached")
         } else {
             None
         };
@@ -144,6 +156,7 @@ async fn accept_loop(
             peer,
         });
         let params = EngineParams {
+            counted: Counted::new(&core, address),
             core: core.clone(),
             endpoint: endpoint.clone(),
             peer_address: address,
@@ -180,6 +193,7 @@ async fn connect_loop(core: Arc<SocketCore>, endpoint: Endpoint, mut stop: watch
                 endpoint: name.clone(),
             });
             let params = EngineParams {
+                counted: Counted::new(&core, address),
                 core: core.clone(),
                 endpoint: name.clone(),
                 peer_address: address,
