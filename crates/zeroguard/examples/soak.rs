@@ -6,7 +6,7 @@
 //!
 //! `cargo run --release -p zeroguard --example soak -- CYCLES [--rss-limit-mb N]`
 //! prints resident memory after a warm-up and at the end, and fails if it
-//! grew by more than the limit (default 4 MiB). `scripts/leak-check.sh`
+//! grew by more than the limit (default 8 MiB). `scripts/leak-check.sh`
 //! also runs it under valgrind, which must report no definite leak.
 
 use std::io::Write;
@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .get(i + 1)
             .ok_or("--rss-limit-mb needs a value")?
             .parse()?,
-        None => 4,
+        None => 8,
     };
 
     let ctx = Context::new()?;
