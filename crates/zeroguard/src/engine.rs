@@ -8,6 +8,7 @@
 //! back on the sender. The peer is attached to the socket, and so takes
 //! part in routing, only after its handshake and authentication succeeded.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
@@ -23,7 +24,7 @@ use crate::monitor::MonitorEvent;
 use crate::pipe::{Item, Queue, Signal};
 use crate::rate::Bucket;
 use crate::security::AuthContext;
-use crate::socket::{PeerId, SocketCore};
+use crate::socket::{AddressCount, PeerId, SocketCore};
 
 /// Bytes read per system call.
 const READ_CHUNK: usize = 64 * 1024;
@@ -110,19 +111,28 @@ impl Counted {
         }
     }
 
-    fn handshake_over(&mut self) {
-        if std::mem::take(&mut self.in_handshake) {
-            self.core.handshakes.fetch_sub(1, Ordering::AcqRel);
-            if let Some(ip) = self.address {
-                let mut map = self
+    /// Updates this connection's source address entry, if it has one.
+    fn for_address(&self, f: impl FnOnce(&mut HashMap<IpAddr, AddressCount>, IpAddr)) {
+        if let Some(ip) = self.address {
+            f(
+                &mut self
                     .core
                     .per_address
                     .lock()
-                    .unwrap_or_else(|p| p.into_inner());
+                    .unwrap_or_else(|p| p.into_inner()),
+                ip,
+            );
+        }
+    }
+
+    fn handshake_over(&mut self) {
+        if std::mem::take(&mut self.in_handshake) {
+            self.core.handshakes.fetch_sub(1, Ordering::AcqRel);
+            self.for_address(|map, ip| {
                 if let Some(count) = map.get_mut(&ip) {
                     count.handshakes -= 1;
                 }
-            }
+            });
         }
     }
 }
@@ -131,19 +141,14 @@ impl Drop for Counted {
     fn drop(&mut self) {
         self.handshake_over();
         self.core.connections.fetch_sub(1, Ordering::AcqRel);
-        if let Some(ip) = self.address {
-            let mut map = self
-                .core
-                .per_address
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+        self.for_address(|map, ip| {
             if let Some(count) = map.get_mut(&ip) {
                 count.connections -= 1;
                 if count.connections == 0 {
                     map.remove(&ip);
                 }
             }
-        }
+        });
     }
 }
 

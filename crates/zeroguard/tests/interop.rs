@@ -96,43 +96,14 @@ impl Py {
     }
 
     fn message(&self) -> Vec<Vec<u8>> {
-        let line = self.line();
-        assert!(
-            line.starts_with("{\"msg\""),
-            "expected a message, got {line}"
-        );
-        let list = &line[line.find('[').unwrap() + 1..line.rfind(']').unwrap()];
-        list.split('"')
-            .skip(1)
-            .step_by(2)
-            .map(|h| {
-                (0..h.len())
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
-                    .collect()
-            })
-            .collect()
+        parse_message(&self.line())
     }
 
     fn try_message(&self, timeout: Duration) -> Option<Vec<Vec<u8>>> {
-        let line = self.lines.recv_timeout(timeout).ok()?;
-        assert!(
-            line.starts_with("{\"msg\""),
-            "expected a message, got {line}"
-        );
-        let list = &line[line.find('[').unwrap() + 1..line.rfind(']').unwrap()];
-        Some(
-            list.split('"')
-                .skip(1)
-                .step_by(2)
-                .map(|h| {
-                    (0..h.len())
-                        .step_by(2)
-                        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
-                        .collect()
-                })
-                .collect(),
-        )
+        self.lines
+            .recv_timeout(timeout)
+            .ok()
+            .map(|line| parse_message(&line))
     }
 
     fn go(&mut self) {
@@ -146,6 +117,25 @@ impl Py {
         let status = self.child.wait().unwrap();
         assert!(status.success(), "Python peer exited with {status}");
     }
+}
+
+/// Decodes a `{"msg": ["hex", ...]}` line from the peer into frames.
+fn parse_message(line: &str) -> Vec<Vec<u8>> {
+    assert!(
+        line.starts_with("{\"msg\""),
+        "expected a message, got {line}"
+    );
+    let list = &line[line.find('[').unwrap() + 1..line.rfind(']').unwrap()];
+    list.split('"')
+        .skip(1)
+        .step_by(2)
+        .map(|h| {
+            (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                .collect()
+        })
+        .collect()
 }
 
 impl Drop for Py {
