@@ -9,6 +9,9 @@ argv[1] is the plan (or @FILE holding it): {"type": "PULL", "bind": EP | "connec
   ["subscribe", hex]     SUB: subscribe
   ["sleep", ms]
   ["wait_line"]          wait for a line on stdin (the test says go)
+  ["roundtrips", ms, n]  REQ/DEALER: send an n-byte message and wait for it back, again
+                         and again for ms milliseconds; print {"second": [count, max_us]}
+                         each second and {"roundtrips": count, "p50_us", "p99_us", "max_us"}
 Prints {"endpoint": ...} after binding, {"done": true} at the end.
 Exits 3 on a receive timeout (10 s), 1 on bad input."""
 import json, sys, time
@@ -71,6 +74,26 @@ try:
             time.sleep(step[1] / 1000)
         elif op == "wait_line":
             sys.stdin.readline()
+        elif op == "roundtrips":
+            body = bytes(step[2])
+            lat, window = [], []
+            start = tick = time.monotonic()
+            while time.monotonic() - start < step[1] / 1000:
+                t0 = time.monotonic()
+                if plan["type"] == "DEALER":
+                    sock.send_multipart([b"", body])
+                else:
+                    sock.send(body)
+                sock.recv_multipart()
+                us = (time.monotonic() - t0) * 1e6
+                lat.append(us)
+                window.append(us)
+                if time.monotonic() - tick >= 1:
+                    out({"second": [len(window), round(max(window))]})
+                    window, tick = [], time.monotonic()
+            lat.sort()
+            out({"roundtrips": len(lat), "p50_us": round(lat[len(lat) // 2]),
+                 "p99_us": round(lat[len(lat) * 99 // 100]), "max_us": round(lat[-1])})
         else:
             out({"error": f"unknown step {op}"})
             sys.exit(1)

@@ -13,9 +13,10 @@ use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
+use tokio::io::Interest;
 use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::{watch, Notify};
 use zeroguard_zmtp::{Config, Connection, Error as ProtocolError, Event};
@@ -32,6 +33,12 @@ const READ_CHUNK: usize = 64 * 1024;
 const DELIVERY_BATCH: usize = 256;
 /// Bytes of queued messages encoded before a write.
 const WRITE_BATCH: usize = 128 * 1024;
+/// Bytes of incomplete messages a connection may hold whatever the socket's
+/// partial budget says, so that small messages never wait for the budget.
+const PARTIAL_ALLOWANCE: usize = 64 * 1024;
+/// How soon a connection paused by the partial budget looks at it again
+/// (releases are not signalled: only large transfers under attack pay this).
+const BUDGET_RECHECK: Duration = Duration::from_millis(20);
 
 /// A connected byte stream.
 pub(crate) enum Stream {
@@ -44,6 +51,25 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.readable().await,
             Stream::Unix(s) => s.readable().await,
+        }
+    }
+
+    /// Whether bytes wait to be read, and whether the peer has closed its
+    /// side, as far as the reactor knows now (never waits).
+    async fn read_state_now(&self) -> (bool, bool) {
+        let ready = async {
+            match self {
+                Stream::Tcp(s) => s.ready(Interest::READABLE).await,
+                Stream::Unix(s) => s.ready(Interest::READABLE).await,
+            }
+        };
+        tokio::select! {
+            biased;
+            r = ready => match r {
+                Ok(r) => (r.is_readable(), r.is_read_closed()),
+                Err(_) => (true, true),
+            },
+            () = std::future::ready(()) => (false, false),
         }
     }
 
@@ -152,6 +178,37 @@ impl Drop for Counted {
     }
 }
 
+/// This connection's share of the socket's partial-message gauge, given
+/// back whenever it shrinks and when the connection ends.
+struct PartialCharge {
+    core: Arc<SocketCore>,
+    charged: usize,
+}
+
+impl PartialCharge {
+    fn set(&mut self, held: usize) {
+        let gauge = &self.core.stats.partial_bytes;
+        if held > self.charged {
+            gauge.fetch_add((held - self.charged) as u64, Ordering::AcqRel);
+        } else if held < self.charged {
+            gauge.fetch_sub((self.charged - held) as u64, Ordering::AcqRel);
+        }
+        self.charged = held;
+    }
+
+    /// Whether reading more would go over the socket's budget.
+    fn over_budget(&self, budget: usize) -> bool {
+        self.charged >= PARTIAL_ALLOWANCE
+            && self.core.stats.partial_bytes.load(Ordering::Acquire) >= budget as u64
+    }
+}
+
+impl Drop for PartialCharge {
+    fn drop(&mut self) {
+        self.set(0);
+    }
+}
+
 struct Attached {
     id: PeerId,
     out: Arc<Queue>,
@@ -231,6 +288,11 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         .rate_limit
         .map(|l| Bucket::new(l, Instant::now()));
     let mut rate_pause: Option<Instant>;
+    let partial_budget = core.options().max_partial_bytes;
+    let mut partial = PartialCharge {
+        core: core.clone(),
+        charged: 0,
+    };
     let mut delivered: Vec<Item> = Vec::with_capacity(DELIVERY_BATCH);
 
     let end: Result<(), String> = 'run: loop {
@@ -374,6 +436,7 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         if let Some(a) = &attached {
             a.inq.push_batch(&mut delivered);
         }
+        partial.set(conn.retained_input());
 
         if eof {
             // Deliver everything the peer sent before closing, as the
@@ -433,10 +496,28 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
             }
         }
 
-        let want_read = !eof
+        let mut budget_pause = partial
+            .over_budget(partial_budget)
+            .then(|| Instant::now() + BUDGET_RECHECK);
+        let mut want_read = !eof
             && rate_pause.is_none()
+            && budget_pause.is_none()
             && conn.wants_input()
             && attached.as_ref().is_none_or(|a| a.inq.has_room());
+        if !want_read && !eof {
+            let (pending, peer_closed) = stream.read_state_now().await;
+            if budget_pause.is_some() && peer_closed {
+                // What a departed peer left in the kernel is finite: read it
+                // to the end (and so release its share) despite the budget.
+                budget_pause = None;
+                want_read = rate_pause.is_none()
+                    && conn.wants_input()
+                    && attached.as_ref().is_none_or(|a| a.inq.has_room());
+            } else if pending {
+                // Its bytes wait for us: the silence is ours, not the peer's.
+                conn.input_held_back();
+            }
+        }
         let want_write = !wbuf.is_empty();
         // One write takes at most WRITE_BATCH of the queue. If the socket
         // took it all and more is queued, go round again: nothing else will
@@ -445,10 +526,15 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
             tokio::task::yield_now().await;
             continue;
         }
-        let deadline = [conn.poll_timeout(), linger_deadline, rate_pause]
-            .into_iter()
-            .flatten()
-            .min();
+        let deadline = [
+            conn.poll_timeout(),
+            linger_deadline,
+            rate_pause,
+            budget_pause,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let stopped = *stop.borrow();
         tokio::select! {
             r = stream.readable(), if want_read => {

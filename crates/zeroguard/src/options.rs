@@ -31,6 +31,9 @@ pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit {
 pub const DEFAULT_MAX_HANDSHAKES_PER_ADDRESS: usize = 16;
 /// Default number of accepted connections still in their handshake.
 pub const DEFAULT_MAX_HANDSHAKES: usize = 256;
+/// Default bound on bytes of incoming messages not yet complete, across all
+/// of a socket's connections: 256 MiB.
+pub const DEFAULT_MAX_PARTIAL_BYTES: usize = 256 * 1024 * 1024;
 
 /// Everything configurable about a socket.
 #[derive(Debug, Clone)]
@@ -75,6 +78,13 @@ pub struct SocketOptions {
     /// Most connections from one source IP address still in their handshake,
     /// so that one address cannot take every handshake slot.
     pub max_handshakes_per_address: usize,
+    /// Most bytes of incoming messages not yet complete that the socket
+    /// holds across all its connections. A peer that declares a large
+    /// frame and sends it slowly (or never finishes it) holds what it sent;
+    /// beyond this budget the socket stops reading such peers until others
+    /// finish or leave. Each connection may always hold 64 KiB, so small
+    /// messages keep flowing however the budget is used.
+    pub max_partial_bytes: usize,
     /// Per-peer allowance of messages and bytes per second; a peer over it
     /// is not read until it is back under (back-pressure, never loss).
     ///
@@ -124,6 +134,7 @@ impl Default for SocketOptions {
             max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             max_handshakes: DEFAULT_MAX_HANDSHAKES,
             max_handshakes_per_address: DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
+            max_partial_bytes: DEFAULT_MAX_PARTIAL_BYTES,
             rate_limit: Some(DEFAULT_RATE_LIMIT),
             router_mandatory: false,
             router_handover: false,
@@ -156,6 +167,9 @@ impl SocketOptions {
             || self.max_handshakes_per_address == 0
         {
             return bad("connection limits must be at least 1");
+        }
+        if self.max_partial_bytes == 0 {
+            return bad("max partial bytes must be at least 1 (there is no unlimited setting)");
         }
         if self.handshake_timeout.is_zero() {
             return bad("handshake timeout must be above zero");

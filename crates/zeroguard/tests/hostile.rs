@@ -423,3 +423,73 @@ fn stalled_handshakes_from_one_address_cannot_lock_others_out() {
     );
     drop(stalled);
 }
+
+#[test]
+fn peers_holding_partial_frames_are_bounded_by_the_socket_budget() {
+    // Eight peers each declare an 8 MiB frame (within the message limit)
+    // and push 2 MiB of it: 16 MiB the socket would hold without a budget.
+    // With a 1 MiB budget it holds at most 1 MiB plus 320 KiB a connection,
+    // small messages from others still flow, and all is given back when
+    // the peers leave.
+    let ctx = Context::new().unwrap();
+    let budget = 1024 * 1024;
+    let pull = Socket::<Pull>::with_options(
+        &ctx,
+        SocketOptions {
+            max_partial_bytes: budget,
+            ..opts()
+        },
+    )
+    .unwrap();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let addr = ep.trim_start_matches("tcp://").to_owned();
+    let attackers = 8;
+    let mut header = preamble("PUSH");
+    header.put_u8(0x02);
+    header.put_u64(8 << 20);
+    let writers: Vec<_> = (0..attackers)
+        .map(|_| {
+            let addr = addr.clone();
+            let header = header.clone();
+            std::thread::spawn(move || {
+                let mut peer = TcpStream::connect(&addr).unwrap();
+                peer.set_write_timeout(Some(Duration::from_millis(500)))
+                    .unwrap();
+                peer.write_all(&header).unwrap();
+                let chunk = vec![0x5Au8; 64 * 1024];
+                for _ in 0..32 {
+                    if peer.write_all(&chunk).is_err() {
+                        break; // the server stopped reading us
+                    }
+                }
+                peer
+            })
+        })
+        .collect();
+    let peers: Vec<TcpStream> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let held = pull
+        .statistics()
+        .partial_bytes
+        .load(std::sync::atomic::Ordering::Acquire);
+    let bound = (budget + attackers * 320 * 1024) as u64;
+    assert!(held > 0, "the peers' partial frames were not accounted");
+    assert!(held <= bound, "holding {held} bytes, bound {bound}");
+
+    let friend = Socket::<Push>::with_options(&ctx, opts()).unwrap();
+    friend.connect(&ep).unwrap();
+    friend.send("small").unwrap();
+    assert_eq!(pull.recv().unwrap(), Message::from("small"));
+
+    drop(peers);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pull
+        .statistics()
+        .partial_bytes
+        .load(std::sync::atomic::Ordering::Acquire)
+        > 0
+    {
+        assert!(Instant::now() < deadline, "partial bytes not given back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

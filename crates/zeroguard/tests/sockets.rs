@@ -1156,3 +1156,55 @@ fn a_queue_longer_than_one_write_batch_is_sent_whole() {
     }
     drop(sender.join().unwrap());
 }
+
+#[test]
+fn heartbeats_do_not_close_a_peer_held_back_by_a_full_queue() {
+    // The receiver stops reading while its queue is full; the sender's
+    // bytes (PONGs included) wait in the kernel. That silence is ours, not
+    // the peer's: the connection must survive and deliver everything.
+    let ctx = Context::new().unwrap();
+    let pull = Socket::<Pull>::with_options(
+        &ctx,
+        SocketOptions {
+            rcvhwm: 10,
+            heartbeat: zeroguard::HeartbeatConfig {
+                interval: Some(Duration::from_millis(50)),
+                timeout: Duration::from_millis(200),
+                ttl: Duration::ZERO,
+            },
+            ..opts()
+        },
+    )
+    .unwrap();
+    let monitor = pull.monitor();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let push = Socket::<Push>::with_options(
+        &ctx,
+        SocketOptions {
+            send_timeout: Some(Duration::from_secs(10)),
+            ..opts()
+        },
+    )
+    .unwrap();
+    push.connect(&ep).unwrap();
+    let total = 20_000usize;
+    let sender = std::thread::spawn(move || {
+        for i in 0..total {
+            push.send(vec![(i % 251).to_le_bytes()[0]; 512]).unwrap();
+        }
+        push
+    });
+    // Hold the receiver back well past the heartbeat timeout.
+    std::thread::sleep(Duration::from_millis(1500));
+    for i in 0..total {
+        let m = pull.recv().unwrap_or_else(|e| panic!("message {i}: {e}"));
+        assert_eq!(m.frames()[0][0], (i % 251).to_le_bytes()[0]);
+    }
+    let _push = sender.join().unwrap();
+    while let Some(e) = monitor.try_recv() {
+        assert!(
+            !matches!(e, MonitorEvent::Disconnected { .. }),
+            "connection dropped while held back: {e:?}"
+        );
+    }
+}

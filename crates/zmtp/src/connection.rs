@@ -183,6 +183,22 @@ impl Connection {
         self.input.len()
     }
 
+    /// Bytes received and still held: undecoded input plus the frames of a
+    /// multipart message not yet complete. A driver sums these across
+    /// connections to bound what peers can make it hold.
+    pub fn retained_input(&self) -> usize {
+        self.input
+            .len()
+            .saturating_add(usize::try_from(self.partial_len).unwrap_or(usize::MAX))
+    }
+
+    /// Tells the connection that its driver is deliberately not reading
+    /// (back-pressure): the peer's bytes wait in the transport, so its
+    /// silence must not count against it as a heartbeat timeout would.
+    pub fn input_held_back(&mut self) {
+        self.heartbeat.on_input();
+    }
+
     /// Whether the driver should read more from the transport: false once a
     /// failure happened, while an authentication decision is pending, or when
     /// much undecoded input is already buffered (the caller is not polling
@@ -444,6 +460,7 @@ impl Connection {
         self.awaiting_decision = false;
         self.input = BytesMut::new();
         self.partial = Vec::new();
+        self.partial_len = 0;
         self.queued = None;
         self.error = Some(error.clone());
         error

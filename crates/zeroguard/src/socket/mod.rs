@@ -98,7 +98,8 @@ impl State {
     }
 }
 
-/// Counters of messages a socket did not deliver, by reason.
+/// Counters of messages a socket did not deliver, by reason, and gauges of
+/// what it holds.
 #[derive(Debug, Default)]
 pub struct Statistics {
     /// Dropped because a peer's queue was at its high-water mark (PUB, XPUB, ROUTER).
@@ -111,6 +112,9 @@ pub struct Statistics {
     pub dropped_unsubscribed: AtomicU64,
     /// Subscriptions ignored because a peer held too many.
     pub dropped_subscriptions: AtomicU64,
+    /// Bytes now held for incoming messages not yet complete, across all
+    /// connections (bounded by `max_partial_bytes` plus 320 KiB per connection).
+    pub partial_bytes: AtomicU64,
 }
 
 /// Connections, and handshakes among them, from one source address.
