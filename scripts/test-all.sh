@@ -28,12 +28,17 @@ cargo test --workspace
 step "examples (one per pattern) and the demo"
 for example in crates/zeroguard/examples/*.rs; do
   name=$(basename "$example" .rs)
-  [ "$name" = soak ] && continue  # run by the leak check below
+  case "$name" in soak|attack) continue ;; esac  # run below
   timeout 60 cargo run --quiet -p zeroguard --example "$name" >/dev/null
   echo "example $name ok"
 done
 timeout 60 cargo run --quiet -p zeroguard-cli -- demo >/dev/null
 echo "demo ok"
+
+step "attack harness, short run (NULL, then CURVE)"
+cargo build --quiet --release -p zeroguard --example attack
+./target/release/examples/attack --seconds 5 --rounds 2
+./target/release/examples/attack --seconds 5 --rounds 2 --curve
 
 step "leak check (memory back to baseline; valgrind)"
 scripts/leak-check.sh 5000

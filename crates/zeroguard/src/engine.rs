@@ -27,8 +27,10 @@ use crate::rate::Bucket;
 use crate::security::AuthContext;
 use crate::socket::{AddressCount, PeerId, SocketCore};
 
-/// Bytes read per system call.
+/// Bytes read per system call once a connection is established.
 const READ_CHUNK: usize = 64 * 1024;
+/// Bytes read per system call during the handshake.
+const HANDSHAKE_READ: usize = 4 * 1024;
 /// Messages decoded before they are handed to the socket in one go.
 const DELIVERY_BATCH: usize = 256;
 /// Bytes of queued messages encoded before a write.
@@ -276,8 +278,9 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         }
     };
     let wake = Arc::new(Notify::new());
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
-    let mut wbuf = BytesMut::with_capacity(WRITE_BATCH);
+    // Buffers grow when used and are given back when the connection is
+    // quiet (see the timer arm), so idle connections stay small.
+    let mut wbuf = BytesMut::new();
     let mut attached: Option<Attached> = None;
     let mut batch: Vec<Item> = Vec::new();
     let mut linger_deadline: Option<Instant> = None;
@@ -293,7 +296,7 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         core: core.clone(),
         charged: 0,
     };
-    let mut delivered: Vec<Item> = Vec::with_capacity(DELIVERY_BATCH);
+    let mut delivered: Vec<Item> = Vec::new();
 
     let end: Result<(), String> = 'run: loop {
         // Decode what can be delivered (and what the peer's allowance
@@ -460,6 +463,9 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         // Encode what is ready to go.
         conn.poll_transmit(&mut wbuf);
         if let Some(a) = &attached {
+            if wbuf.len() < WRITE_BATCH && !a.out.is_empty() {
+                wbuf.reserve(WRITE_BATCH - wbuf.len());
+            }
             while wbuf.len() < WRITE_BATCH {
                 batch.clear();
                 a.out.pop_batch(&mut batch, WRITE_BATCH - wbuf.len());
@@ -541,19 +547,29 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                 if let Err(e) = r {
                     break 'run Err(e.to_string());
                 }
+                // Before the handshake, reads are small: a peer that never
+                // finishes one should not cost a full read buffer.
+                let room = if attached.is_some() { READ_CHUNK } else { HANDSHAKE_READ };
+                let now = Instant::now();
+                let mut total = 0;
                 loop {
-                    rbuf.reserve(READ_CHUNK);
-                    match stream.try_read_buf(&mut rbuf) {
+                    match conn.read_input(now, room, |buf| stream.try_read_buf(buf)) {
                         Ok(0) => { eof = true; break; }
-                        Ok(_) if rbuf.len() < 4 * READ_CHUNK => continue,
-                        Ok(_) => break,
+                        Ok(n) => {
+                            total += n;
+                            if total >= 4 * READ_CHUNK {
+                                // More is waiting: this peer could keep a
+                                // thread busy as long as it sends. Let the
+                                // other connections have their turn first
+                                // (tokio would only force it after many
+                                // rounds: hundreds of ms of CURVE work).
+                                tokio::task::yield_now().await;
+                                break;
+                            }
+                        }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) => break 'run Err(e.to_string()),
                     }
-                }
-                if !rbuf.is_empty() {
-                    conn.handle_input(Instant::now(), &rbuf);
-                    rbuf.clear();
                 }
             }
             r = stream.writable(), if want_write => {
@@ -566,6 +582,14 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                 if let Err(e) = conn.handle_timeout(Instant::now()) {
                     report_failure(&core, &endpoint, &e, handshake_done);
                     break 'run Err(String::new());
+                }
+                // Timers fire on quiet connections (heartbeats every few
+                // seconds): a good moment to give back idle buffers.
+                if conn.buffered_input() == 0 && wbuf.is_empty() {
+                    conn.release_idle_buffers();
+                    wbuf = BytesMut::new();
+                    delivered = Vec::new();
+                    batch = Vec::new();
                 }
             }
             _ = stop.changed(), if !stopped => {}

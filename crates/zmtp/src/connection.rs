@@ -133,7 +133,7 @@ impl Connection {
                 Handshake::CurveServer(Box::new(CurveServer::new(keys.clone())))
             }
         };
-        let mut output = BytesMut::with_capacity(256);
+        let mut output = BytesMut::with_capacity(GREETING_LEN);
         output.put_slice(&encode_greeting(
             config.mechanism.kind(),
             config.mechanism.as_server(),
@@ -176,6 +176,47 @@ impl Connection {
         }
         self.heartbeat.on_input();
         self.input.extend_from_slice(data);
+    }
+
+    /// Reads straight into the connection's input buffer, saving the copy
+    /// [`handle_input`](Connection::handle_input) makes: `read` gets the
+    /// buffer with at least `room` bytes of spare capacity, must only append
+    /// to it (as tokio's `try_read_buf` does), and returns how many bytes it
+    /// appended. Input after a failure is read and discarded.
+    pub fn read_input<E>(
+        &mut self,
+        now: Instant,
+        room: usize,
+        read: impl FnOnce(&mut BytesMut) -> Result<usize, E>,
+    ) -> Result<usize, E> {
+        self.now = now;
+        if self.error.is_some() {
+            return read(&mut BytesMut::with_capacity(room));
+        }
+        self.input.reserve(room);
+        let n = read(&mut self.input)?;
+        if n > 0 {
+            self.heartbeat.on_input();
+        }
+        Ok(n)
+    }
+
+    /// Gives back the capacity of buffers that hold nothing, so that an
+    /// idle connection costs a few hundred bytes rather than its largest
+    /// read. Cheap to call; a driver calls it when a connection is quiet.
+    pub fn release_idle_buffers(&mut self) {
+        if self.input.is_empty() && self.input.capacity() > 0 {
+            self.input = BytesMut::new();
+        }
+        if self.output.is_empty() && self.output.capacity() > 0 {
+            self.output = BytesMut::new();
+        }
+        if self.scratch.capacity() > 0 {
+            self.scratch = BytesMut::new();
+        }
+        if self.partial.is_empty() && self.partial.capacity() > 0 {
+            self.partial = Vec::new();
+        }
     }
 
     /// Bytes received but not yet decoded.
