@@ -26,5 +26,19 @@ for t in "${targets[@]}"; do
   fi
   execs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
   echo "fuzz: $t ok, ${execs:-?} executions in ${seconds}s"
+  if [ "$t" = connection_server ]; then
+    # Bounce: replay (a sample of) what the run found against a real socket
+    # over TCP; after every input a normal peer must complete a round trip.
+    bounce=$(mktemp -d)
+    find "$work" -maxdepth 1 -type f | shuf -n 300 --random-source=<(yes) | xargs -r cp -t "$bounce"
+    if ! (cd .. && ZEROGUARD_BOUNCE_DIRS="$bounce" cargo test --quiet -p zeroguard --test hostile \
+      fuzz_inputs_replayed_leave_the_socket_serving -- --nocapture) >"$log" 2>&1; then
+      tail -n 40 "$log"
+      echo "fuzz: bounce after $t FAILED"
+      exit 1
+    fi
+    echo "fuzz: bounce ok ($(ls "$bounce" | wc -l) inputs from the run, each followed by a round trip)"
+    rm -rf "$bounce"
+  fi
   rm -rf "$work" "$log"
 done

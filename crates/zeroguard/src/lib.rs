@@ -65,7 +65,7 @@ pub use socket::api::{
     PairSocket, Pub, PubSocket, Pull, PullSocket, Push, PushSocket, Rep, RepSocket, Req, ReqSocket,
     Router, RouterSocket, Socket, Sub, SubSocket, XPub, XPubSocket, XSub, XSubSocket,
 };
-pub use socket::Statistics;
+pub use socket::{Queued, Statistics};
 pub use zap::Zap;
 
 /// The protocol core, re-exported for its types (messages, metadata, errors).

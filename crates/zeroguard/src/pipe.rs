@@ -207,6 +207,12 @@ impl Queue {
         !inner.closed && !self.full(&inner)
     }
 
+    /// Messages and bytes queued now.
+    pub(crate) fn len(&self) -> (usize, usize) {
+        let inner = self.lock();
+        (inner.items.len(), inner.bytes)
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.lock().items.is_empty()
     }

@@ -340,6 +340,13 @@ fn slow_subscriber_loses_only_its_own_messages() {
         let mut m = Message::from(format!("{i:08}").into_bytes());
         m.push_back(payload.clone());
         publisher.send(m).unwrap();
+        // Memory stays bounded: at most a high-water mark's worth queued
+        // for each subscriber, whatever the stalled one does.
+        let q = publisher.queued();
+        assert!(
+            q.outgoing_messages <= 2 * 50 && q.outgoing_bytes <= 2 * 50 * (4096 + 8),
+            "publisher queues grew past their marks: {q:?}"
+        );
         // The fast subscriber keeps up; the stalled one never reads.
         while received <= i {
             let m = fast.recv().unwrap();
@@ -358,6 +365,11 @@ fn slow_subscriber_loses_only_its_own_messages() {
         "the stalled subscriber's queue filled up and its messages were dropped"
     );
     assert!(dropped < total as u64);
+    let q = publisher.queued();
+    assert!(
+        q.outgoing_messages >= 40,
+        "the stalled queue is full: {q:?}"
+    );
 }
 
 #[test]

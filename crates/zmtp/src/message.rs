@@ -131,6 +131,12 @@ impl From<Vec<u8>> for Message {
     }
 }
 
+impl From<String> for Message {
+    fn from(frame: String) -> Message {
+        Message::from(frame.into_bytes())
+    }
+}
+
 impl From<&'static str> for Message {
     fn from(frame: &'static str) -> Message {
         Message::from(Bytes::from_static(frame.as_bytes()))

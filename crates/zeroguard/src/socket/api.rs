@@ -15,7 +15,7 @@ use bytes::Bytes;
 use zeroguard_zmtp::{Message, SocketType};
 
 use super::routing::SendOutcome;
-use super::{SocketCore, Statistics};
+use super::{Queued, SocketCore, Statistics};
 use crate::context::Context;
 use crate::endpoint::Direction;
 use crate::error::{Error, Result};
@@ -190,6 +190,12 @@ macro_rules! common_methods {
         /// Counters of messages the socket did not deliver, by reason.
         pub fn statistics(&self) -> &Statistics {
             &self.handle.core.stats
+        }
+
+        /// Messages and bytes now held in this socket's queues: bounded by
+        /// the high-water marks times the number of peers.
+        pub fn queued(&self) -> Queued {
+            self.handle.core.queued()
         }
 
         /// Whether a receive would find a message now.

@@ -117,6 +117,22 @@ pub struct Statistics {
     pub partial_bytes: AtomicU64,
 }
 
+/// What a socket holds in its queues at one moment, summed over its peers.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Queued {
+    /// Messages received and not yet read by the application.
+    pub incoming_messages: usize,
+    /// Bytes of those messages.
+    pub incoming_bytes: usize,
+    /// Messages waiting to be sent.
+    pub outgoing_messages: usize,
+    /// Bytes of those messages.
+    pub outgoing_bytes: usize,
+    /// Peers holding any of them.
+    pub peers: usize,
+}
+
 /// Connections, and handshakes among them, from one source address.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct AddressCount {
@@ -213,6 +229,25 @@ impl SocketCore {
         });
         ctx.register(&core);
         Ok(core)
+    }
+
+    /// Sums the peers' queues (under the socket's lock: for monitoring, not
+    /// for the hot path).
+    pub(crate) fn queued(&self) -> Queued {
+        let state = self.lock();
+        let mut q = Queued {
+            peers: state.peers.len(),
+            ..Queued::default()
+        };
+        for p in &state.peers {
+            let (m, b) = p.inq.len();
+            q.incoming_messages += m;
+            q.incoming_bytes += b;
+            let (m, b) = p.out.len();
+            q.outgoing_messages += m;
+            q.outgoing_bytes += b;
+        }
+        q
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
