@@ -27,10 +27,10 @@ use crate::rate::Bucket;
 use crate::security::AuthContext;
 use crate::socket::{AddressCount, PeerId, SocketCore};
 
-/// Bytes read per system call once a connection is established.
+/// Most bytes read per system call (a busy, established connection).
 const READ_CHUNK: usize = 64 * 1024;
-/// Bytes read per system call during the handshake.
-const HANDSHAKE_READ: usize = 4 * 1024;
+/// Fewest bytes read per system call (handshakes, quiet connections).
+const SMALL_READ: usize = 4 * 1024;
 /// Messages decoded before they are handed to the socket in one go.
 const DELIVERY_BATCH: usize = 256;
 /// Bytes of queued messages encoded before a write.
@@ -281,6 +281,7 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
     // Buffers grow when used and are given back when the connection is
     // quiet (see the timer arm), so idle connections stay small.
     let mut wbuf = BytesMut::new();
+    let mut read_room = SMALL_READ;
     let mut attached: Option<Attached> = None;
     let mut batch: Vec<Item> = Vec::new();
     let mut linger_deadline: Option<Instant> = None;
@@ -440,6 +441,10 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
             a.inq.push_batch(&mut delivered);
         }
         partial.set(conn.retained_input());
+        if read_room == SMALL_READ && conn.retained_input() == 0 {
+            // Quiet: hold no buffer between messages.
+            conn.release_idle_buffers();
+        }
 
         if eof {
             // Deliver everything the peer sent before closing, as the
@@ -463,9 +468,6 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         // Encode what is ready to go.
         conn.poll_transmit(&mut wbuf);
         if let Some(a) = &attached {
-            if wbuf.len() < WRITE_BATCH && !a.out.is_empty() {
-                wbuf.reserve(WRITE_BATCH - wbuf.len());
-            }
             while wbuf.len() < WRITE_BATCH {
                 batch.clear();
                 a.out.pop_batch(&mut batch, WRITE_BATCH - wbuf.len());
@@ -547,15 +549,20 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                 if let Err(e) = r {
                     break 'run Err(e.to_string());
                 }
-                // Before the handshake, reads are small: a peer that never
-                // finishes one should not cost a full read buffer.
-                let room = if attached.is_some() { READ_CHUNK } else { HANDSHAKE_READ };
                 let now = Instant::now();
                 let mut total = 0;
                 loop {
-                    match conn.read_input(now, room, |buf| stream.try_read_buf(buf)) {
+                    match conn.read_input(now, read_room, |buf| stream.try_read_buf(buf)) {
                         Ok(0) => { eof = true; break; }
                         Ok(n) => {
+                            // Read sizes follow the traffic: a busy peer
+                            // gets full reads, a quiet one (or one still
+                            // in its handshake) costs only a small buffer.
+                            if n >= read_room && attached.is_some() {
+                                read_room = (read_room * 2).min(READ_CHUNK);
+                            } else if n < read_room / 4 {
+                                read_room = (read_room / 2).max(SMALL_READ);
+                            }
                             total += n;
                             if total >= 4 * READ_CHUNK {
                                 // More is waiting: this peer could keep a

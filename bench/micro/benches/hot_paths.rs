@@ -1,0 +1,155 @@
+//! Hot paths, one at a time: frame encode and decode, a message through the
+//! protocol core (NULL and CURVE: encode/encrypt, decode/decrypt), and
+//! ROUTER routing by id among many peers.
+#![forbid(unsafe_code)]
+
+use std::time::Instant;
+
+use bytes::BytesMut;
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use zeroguard_micro::Pair;
+use zeroguard_zmtp::frame::{decode_frame, encode_frame, FrameLimits};
+use zeroguard_zmtp::{Event, Message};
+
+const SIZES: [usize; 4] = [16, 256, 4096, 65536];
+/// Messages per iteration in the batch benchmarks.
+const BATCH: usize = 256;
+
+fn frames(c: &mut Criterion) {
+    let mut g = c.benchmark_group("frame");
+    for size in SIZES {
+        let body = vec![7u8; size];
+        g.throughput(Throughput::Elements(BATCH as u64));
+        g.bench_function(format!("encode/{size}"), |b| {
+            let mut out = BytesMut::with_capacity(BATCH * (size + 9));
+            b.iter(|| {
+                out.clear();
+                for _ in 0..BATCH {
+                    encode_frame(&mut out, false, false, black_box(&body));
+                }
+            });
+        });
+        let mut wire = BytesMut::new();
+        for _ in 0..BATCH {
+            encode_frame(&mut wire, false, false, &body);
+        }
+        let limits = FrameLimits {
+            max_message_frame: 1 << 30,
+            max_command_frame: 1 << 16,
+        };
+        g.bench_function(format!("decode/{size}"), |b| {
+            b.iter_batched(
+                || wire.clone(),
+                |mut buf| {
+                    while let Ok(Some(f)) = decode_frame(&mut buf, &limits) {
+                        black_box(f);
+                    }
+                },
+                BatchSize::SmallInput,
+            );
+        });
+    }
+    g.finish();
+}
+
+fn connection(c: &mut Criterion) {
+    for curve in [false, true] {
+        let name = if curve { "curve" } else { "null" };
+        let mut g = c.benchmark_group(format!("connection_{name}"));
+        for size in SIZES {
+            let mut pair = Pair::new(curve);
+            let msg = Message::from(vec![7u8; size]);
+            g.throughput(Throughput::Elements(BATCH as u64));
+            let mut wire = BytesMut::new();
+            g.bench_function(format!("send/{size}"), |b| {
+                b.iter(|| {
+                    wire.clear();
+                    for _ in 0..BATCH {
+                        let _ = pair.tx.send(black_box(&msg), &mut wire);
+                    }
+                });
+            });
+            // Receive what a fresh sender produces (nonces must increase,
+            // so each iteration gets newly encoded input).
+            let mut pair = Pair::new(curve);
+            let now = Instant::now();
+            g.bench_function(format!("receive/{size}"), |b| {
+                b.iter_batched(
+                    || {
+                        let mut w = BytesMut::new();
+                        for _ in 0..BATCH {
+                            let _ = pair.tx.send(&msg, &mut w);
+                        }
+                        w
+                    },
+                    |w| {
+                        pair.rx.handle_input(now, &w);
+                        let mut n = 0;
+                        while let Ok(Some(Event::Message(m))) = pair.rx.poll_event() {
+                            black_box(m);
+                            n += 1;
+                        }
+                        assert_eq!(n, BATCH);
+                    },
+                    BatchSize::SmallInput,
+                );
+            });
+        }
+        g.finish();
+    }
+}
+
+fn routing(c: &mut Criterion) {
+    use zeroguard::{Context, Dealer, Router, Socket, SocketOptions};
+    let mut g = c.benchmark_group("router");
+    for peers in [10usize, 1000] {
+        let ctx = Context::new().unwrap_or_else(|e| panic!("context: {e}"));
+        let router = Socket::<Router>::with_options(
+            &ctx,
+            SocketOptions {
+                sndhwm: 1 << 20,
+                ..SocketOptions::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("router: {e}"));
+        router
+            .bind("inproc://micro-router")
+            .unwrap_or_else(|e| panic!("bind: {e}"));
+        let dealers: Vec<Socket<Dealer>> = (0..peers)
+            .map(|i| {
+                let d = Socket::<Dealer>::with_options(
+                    &ctx,
+                    SocketOptions {
+                        routing_id: Some(format!("peer-{i}").into_bytes().into()),
+                        rcvhwm: 1 << 20,
+                        ..SocketOptions::default()
+                    },
+                )
+                .unwrap_or_else(|e| panic!("dealer: {e}"));
+                d.connect("inproc://micro-router")
+                    .unwrap_or_else(|e| panic!("connect: {e}"));
+                d
+            })
+            .collect();
+        let last = format!("peer-{}", peers - 1).into_bytes();
+        g.throughput(Throughput::Elements(BATCH as u64));
+        g.bench_function(format!("send_by_id/{peers}_peers"), |b| {
+            b.iter(|| {
+                for _ in 0..BATCH {
+                    let m = Message::from_frames([last.clone(), b"payload".to_vec()]);
+                    let _ = router.send(m);
+                }
+                // Keep the peer's queue from filling: drain what was sent.
+                let d = &dealers[peers - 1];
+                while let Ok(Some(_)) = d.try_recv() {}
+            });
+        });
+        drop(dealers);
+        drop(router);
+        ctx.terminate();
+    }
+    g.finish();
+}
+
+criterion_group!(benches, frames, connection, routing);
+criterion_main!(benches);
