@@ -696,6 +696,18 @@ impl Connection {
                 limit: self.config.limits.max_frames,
             });
         }
+        if !more && self.partial.is_empty() {
+            // A one-frame message: no frame list to build.
+            if self.config.socket_type.accepts_subscriptions() {
+                // Subscriptions from 3.0 peers (and libzmq XSUB) travel as messages.
+                match body.first() {
+                    Some(1) => return Ok(Some(Event::Subscribe(body.slice(1..)))),
+                    Some(0) => return Ok(Some(Event::Cancel(body.slice(1..)))),
+                    _ => {}
+                }
+            }
+            return Ok(Some(Event::Message(Message::from(body))));
+        }
         self.partial_len += body.len() as u64;
         self.partial.push(body);
         if more {
@@ -703,14 +715,6 @@ impl Connection {
         }
         self.partial_len = 0;
         let frames = std::mem::take(&mut self.partial);
-        if frames.len() == 1 && self.config.socket_type.accepts_subscriptions() {
-            // Subscriptions from 3.0 peers (and libzmq XSUB) travel as messages.
-            match frames[0].first() {
-                Some(1) => return Ok(Some(Event::Subscribe(frames[0].slice(1..)))),
-                Some(0) => return Ok(Some(Event::Cancel(frames[0].slice(1..)))),
-                _ => {}
-            }
-        }
         Ok(Some(Event::Message(Message::from(frames))))
     }
 }

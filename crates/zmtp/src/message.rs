@@ -15,13 +15,41 @@ use crate::metadata::Metadata;
 /// messages of that connection. Equality and hashing look at frames only.
 #[derive(Debug, Clone, Default)]
 pub struct Message {
-    frames: Vec<Bytes>,
+    frames: Frames,
     metadata: Option<Arc<Metadata>>,
+}
+
+/// Most messages have one frame: it is held inline, so building, queueing
+/// and dropping such a message allocates no frame list.
+#[derive(Debug, Clone, Default)]
+enum Frames {
+    #[default]
+    None,
+    One(Bytes),
+    Many(Vec<Bytes>),
+}
+
+impl Frames {
+    fn as_slice(&self) -> &[Bytes] {
+        match self {
+            Frames::None => &[],
+            Frames::One(f) => std::slice::from_ref(f),
+            Frames::Many(v) => v,
+        }
+    }
+
+    fn from_vec(mut v: Vec<Bytes>) -> Frames {
+        match v.len() {
+            0 => Frames::None,
+            1 => v.pop().map_or(Frames::None, Frames::One),
+            _ => Frames::Many(v),
+        }
+    }
 }
 
 impl PartialEq for Message {
     fn eq(&self, other: &Message) -> bool {
-        self.frames == other.frames
+        self.frames() == other.frames()
     }
 }
 
@@ -29,7 +57,7 @@ impl Eq for Message {}
 
 impl std::hash::Hash for Message {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.frames.hash(state);
+        self.frames().hash(state);
     }
 }
 
@@ -45,54 +73,90 @@ impl Message {
         I: IntoIterator<Item = F>,
         F: Into<Bytes>,
     {
+        let mut it = frames.into_iter().map(Into::into);
+        let frames = match (it.next(), it.next()) {
+            (None, _) => Frames::None,
+            (Some(one), None) => Frames::One(one),
+            (Some(a), Some(b)) => {
+                let mut v = Vec::with_capacity(2 + it.size_hint().0);
+                v.push(a);
+                v.push(b);
+                v.extend(it);
+                Frames::Many(v)
+            }
+        };
         Message {
-            frames: frames.into_iter().map(Into::into).collect(),
+            frames,
             metadata: None,
         }
     }
 
     /// Appends a frame.
     pub fn push_back(&mut self, frame: impl Into<Bytes>) {
-        self.frames.push(frame.into());
+        let frame = frame.into();
+        self.frames = match std::mem::take(&mut self.frames) {
+            Frames::None => Frames::One(frame),
+            Frames::One(a) => Frames::Many(vec![a, frame]),
+            Frames::Many(mut v) => {
+                v.push(frame);
+                Frames::Many(v)
+            }
+        };
     }
 
     /// Prepends a frame (routing envelopes).
     pub fn push_front(&mut self, frame: impl Into<Bytes>) {
-        self.frames.insert(0, frame.into());
+        let frame = frame.into();
+        self.frames = match std::mem::take(&mut self.frames) {
+            Frames::None => Frames::One(frame),
+            Frames::One(a) => Frames::Many(vec![frame, a]),
+            Frames::Many(mut v) => {
+                v.insert(0, frame);
+                Frames::Many(v)
+            }
+        };
     }
 
     /// Removes and returns the first frame.
     pub fn pop_front(&mut self) -> Option<Bytes> {
-        if self.frames.is_empty() {
-            None
-        } else {
-            Some(self.frames.remove(0))
+        match std::mem::take(&mut self.frames) {
+            Frames::None => None,
+            Frames::One(a) => Some(a),
+            Frames::Many(mut v) => {
+                let first = v.remove(0);
+                self.frames = Frames::from_vec(v);
+                Some(first)
+            }
         }
     }
 
     /// The frames in order.
     pub fn frames(&self) -> &[Bytes] {
-        &self.frames
+        self.frames.as_slice()
     }
 
     /// Takes the frames out.
     pub fn into_frames(self) -> Vec<Bytes> {
-        self.frames
+        match self.frames {
+            Frames::None => Vec::new(),
+            Frames::One(a) => vec![a],
+            Frames::Many(v) => v,
+        }
     }
 
     /// The first frame, if any.
     pub fn first(&self) -> Option<&Bytes> {
-        self.frames.first()
+        self.frames().first()
     }
 
     /// Number of frames.
     pub fn len(&self) -> usize {
-        self.frames.len()
+        self.frames().len()
     }
 
     /// True when the message has no frames.
     pub fn is_empty(&self) -> bool {
-        self.frames.is_empty()
+        matches!(self.frames, Frames::None)
     }
 
     /// The properties of the connection the message arrived on.
@@ -112,14 +176,14 @@ impl Message {
 
     /// Sum of the frame sizes in bytes.
     pub fn payload_len(&self) -> usize {
-        self.frames.iter().map(Bytes::len).sum()
+        self.frames().iter().map(Bytes::len).sum()
     }
 }
 
 impl From<Bytes> for Message {
     fn from(frame: Bytes) -> Message {
         Message {
-            frames: vec![frame],
+            frames: Frames::One(frame),
             metadata: None,
         }
     }
@@ -152,7 +216,7 @@ impl From<&'static [u8]> for Message {
 impl From<Vec<Bytes>> for Message {
     fn from(frames: Vec<Bytes>) -> Message {
         Message {
-            frames,
+            frames: Frames::from_vec(frames),
             metadata: None,
         }
     }
@@ -162,7 +226,7 @@ impl IntoIterator for Message {
     type Item = Bytes;
     type IntoIter = std::vec::IntoIter<Bytes>;
     fn into_iter(self) -> Self::IntoIter {
-        self.frames.into_iter()
+        self.into_frames().into_iter()
     }
 }
 
@@ -170,6 +234,6 @@ impl<'a> IntoIterator for &'a Message {
     type Item = &'a Bytes;
     type IntoIter = std::slice::Iter<'a, Bytes>;
     fn into_iter(self) -> Self::IntoIter {
-        self.frames.iter()
+        self.frames().iter()
     }
 }

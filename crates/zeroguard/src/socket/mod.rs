@@ -44,6 +44,9 @@ pub(crate) struct Peer {
     pub(crate) out: Arc<Queue>,
     /// Messages from the peer.
     pub(crate) inq: Arc<Queue>,
+    /// Messages taken from `inq` in one batch and not yet received: one
+    /// lock per batch, while fair queueing still goes message by message.
+    pub(crate) pending: std::collections::VecDeque<Message>,
     /// What the peer subscribed to (PUB, XPUB).
     pub(crate) subs: Subscriptions,
     /// The connection is gone; only what is left in `inq` remains to be read.
@@ -55,7 +58,12 @@ pub(crate) struct Peer {
 /// Per-kind routing state, guarded by one lock.
 #[derive(Debug, Default)]
 pub(crate) struct State {
+    /// In attachment order (round-robin and fair queueing walk it).
     pub(crate) peers: Vec<Peer>,
+    /// Where each peer is in `peers`: routing by id must not scan them all.
+    index: HashMap<PeerId, usize>,
+    /// Reused for batch pops.
+    pub(crate) scratch: Vec<crate::pipe::Item>,
     /// Next peer to try for round-robin sending.
     pub(crate) rr: usize,
     /// Next peer to try for fair-queued receiving.
@@ -80,18 +88,28 @@ pub(crate) struct State {
 
 impl State {
     pub(crate) fn peer(&self, id: PeerId) -> Option<&Peer> {
-        self.peers.iter().find(|p| p.id == id)
+        self.index.get(&id).and_then(|&i| self.peers.get(i))
     }
 
     fn peer_mut(&mut self, id: PeerId) -> Option<&mut Peer> {
-        self.peers.iter_mut().find(|p| p.id == id)
+        self.index.get(&id).and_then(|&i| self.peers.get_mut(i))
+    }
+
+    fn push_peer(&mut self, peer: Peer) {
+        self.index.insert(peer.id, self.peers.len());
+        self.peers.push(peer);
     }
 
     /// Forgets detached peers that have nothing left to read.
     pub(crate) fn reap(&mut self) {
         let before = self.peers.len();
-        self.peers.retain(|p| !(p.detached && p.inq.is_empty()));
+        self.peers
+            .retain(|p| !(p.detached && p.inq.is_empty() && p.pending.is_empty()));
         if self.peers.len() != before {
+            self.index.clear();
+            for (i, p) in self.peers.iter().enumerate() {
+                self.index.insert(p.id, i);
+            }
             self.rr = 0;
             self.fq = 0;
         }
@@ -240,6 +258,8 @@ impl SocketCore {
             ..Queued::default()
         };
         for p in &state.peers {
+            q.incoming_messages += p.pending.len();
+            q.incoming_bytes += p.pending.iter().map(Message::payload_len).sum::<usize>();
             let (m, b) = p.inq.len();
             q.incoming_messages += m;
             q.incoming_bytes += b;
@@ -392,11 +412,12 @@ impl SocketCore {
                 }
             }
         }
-        state.peers.push(Peer {
+        state.push_peer(Peer {
             id,
             routing_id,
             out,
             inq,
+            pending: std::collections::VecDeque::new(),
             subs: Subscriptions::default(),
             detached: false,
             remote,

@@ -49,15 +49,34 @@ fn round_robin(state: &mut State, msg: Message) -> std::result::Result<PeerId, M
     }
 }
 
-/// Takes the next message from the peers in turn.
-fn fair_queue(state: &mut State) -> Option<(PeerId, Bytes, Message)> {
+/// Bytes taken from one peer's queue at a time by a receiving socket: one
+/// lock per batch rather than per message. A peer's queue may hold this
+/// much beyond its high-water mark.
+const PREFETCH_BYTES: usize = 8 * 1024;
+
+/// Takes the next message from the peers in turn, one message per peer
+/// (with the peer's routing id when `with_id`).
+fn fair_queue(state: &mut State, with_id: bool) -> Option<(PeerId, Bytes, Message)> {
     let n = state.peers.len();
     for i in 0..n {
         let idx = (state.fq + i) % n;
-        let peer = &state.peers[idx];
-        if let Some(Item::Msg(m)) = peer.inq.try_pop() {
+        let peer = &mut state.peers[idx];
+        if peer.pending.is_empty() {
+            peer.inq.pop_batch(&mut state.scratch, PREFETCH_BYTES);
+            for item in state.scratch.drain(..) {
+                if let Item::Msg(m) = item {
+                    peer.pending.push_back(m);
+                }
+            }
+        }
+        if let Some(m) = peer.pending.pop_front() {
             state.fq = idx + 1;
-            return Some((peer.id, peer.routing_id.clone(), m));
+            let routing_id = if with_id {
+                peer.routing_id.clone()
+            } else {
+                Bytes::new()
+            };
+            return Some((peer.id, routing_id, m));
         }
     }
     state.reap();
@@ -202,10 +221,10 @@ impl SocketCore {
         let mut state = self.lock();
         let result = match self.kind {
             SocketType::Pull | SocketType::Dealer | SocketType::Pair | SocketType::XSub => {
-                Ok(fair_queue(&mut state).map(|(_, _, m)| m))
+                Ok(fair_queue(&mut state, false).map(|(_, _, m)| m))
             }
             SocketType::Sub => loop {
-                let Some((_, _, m)) = fair_queue(&mut state) else {
+                let Some((_, _, m)) = fair_queue(&mut state, false) else {
                     break Ok(None);
                 };
                 let first = m.first().map(|f| &f[..]).unwrap_or_default();
@@ -216,7 +235,7 @@ impl SocketCore {
                     .dropped_unsubscribed
                     .fetch_add(1, Ordering::Relaxed);
             },
-            SocketType::Router => Ok(fair_queue(&mut state).map(|(_, id, mut m)| {
+            SocketType::Router => Ok(fair_queue(&mut state, true).map(|(_, id, mut m)| {
                 m.push_front(id);
                 m
             })),
@@ -227,7 +246,7 @@ impl SocketCore {
                     ));
                 }
                 loop {
-                    let Some((peer, _, m)) = fair_queue(&mut state) else {
+                    let Some((peer, _, m)) = fair_queue(&mut state, false) else {
                         break Ok(None);
                     };
                     let mut frames = m.into_frames();
@@ -289,7 +308,7 @@ impl SocketCore {
                     state.xpub_last = Some(from);
                     Ok(Some(m))
                 } else {
-                    Ok(fair_queue(&mut state).map(|(_, _, m)| m))
+                    Ok(fair_queue(&mut state, false).map(|(_, _, m)| m))
                 }
             }
             _ => Err(Error::InvalidState("this socket type cannot receive")),
@@ -381,7 +400,10 @@ impl SocketCore {
                 .and_then(|id| state.peer(id))
                 .is_some_and(|p| !p.inq.is_empty() || p.detached),
             SocketType::Pub => false,
-            _ => state.peers.iter().any(|p| !p.inq.is_empty()),
+            _ => state
+                .peers
+                .iter()
+                .any(|p| !p.pending.is_empty() || !p.inq.is_empty()),
         }
     }
 
