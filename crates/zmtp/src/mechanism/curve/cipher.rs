@@ -7,7 +7,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::crypto::{nonce, SessionBox, TAG_LEN};
+use super::crypto::{SessionBox, TAG_LEN};
+use super::stream::MessageStream;
 use crate::error::Error;
 use crate::frame::encode_header;
 
@@ -16,9 +17,8 @@ const MESSAGE: &[u8] = b"\x07MESSAGE";
 pub(crate) const OVERHEAD: usize = 8 + 8 + TAG_LEN + 1;
 
 pub(crate) struct CurveCipher {
-    session: SessionBox,
-    send_prefix: &'static [u8; 16],
-    recv_prefix: &'static [u8; 16],
+    send: MessageStream,
+    recv: MessageStream,
     next_nonce: u64,
     peer_nonce: u64,
 }
@@ -45,9 +45,8 @@ impl CurveCipher {
             (b"CurveZMQMESSAGES", b"CurveZMQMESSAGEC")
         };
         CurveCipher {
-            session,
-            send_prefix,
-            recv_prefix,
+            send: session.stream(send_prefix),
+            recv: session.stream(recv_prefix),
             next_nonce,
             peer_nonce,
         }
@@ -66,12 +65,16 @@ impl CurveCipher {
         encode_header(out, false, false, OVERHEAD + body.len());
         out.put_slice(MESSAGE);
         out.put_u64(n);
-        let flags = [u8::from(more) | (u8::from(command) << 1)];
-        self.session.seal(
-            &nonce(self.send_prefix, &n.to_be_bytes()),
-            &[&flags, body],
-            out,
-        );
+        let flags = u8::from(more) | (u8::from(command) << 1);
+        let start = out.len();
+        out.reserve(TAG_LEN + 1 + body.len());
+        out.put_bytes(0, TAG_LEN);
+        out.put_u8(flags);
+        out.put_slice(body);
+        let tag = self
+            .send
+            .seal(&n.to_be_bytes(), &mut out[start + TAG_LEN..]);
+        out[start..start + TAG_LEN].copy_from_slice(&tag);
     }
 
     /// Opens one MESSAGE frame: (more, command, body).
@@ -101,10 +104,8 @@ impl CurveCipher {
             Ok(unique) => unique,
             Err(shared) => BytesMut::from(&shared[..]),
         };
-        if !self
-            .session
-            .open_in_buffer(&nonce(self.recv_prefix, &raw), &mut buf[16..])
-        {
+        let (tag, boxed) = buf[16..].split_at_mut(TAG_LEN);
+        if !self.recv.open(&raw, boxed, tag) {
             return Err(Error::Decryption {
                 what: "a MESSAGE (tampered with, or not from this session)",
             });

@@ -86,16 +86,29 @@ pub(crate) fn public_of(secret: &[u8; 32]) -> [u8; 32] {
 /// (`crypto_box_beforenm`), as used for every MESSAGE of a session.
 pub(crate) struct SessionBox {
     inner: SalsaBox,
+    /// The same precomputed key, for the session's MESSAGE streams.
+    key: Zeroizing<[u8; 32]>,
 }
 
 impl SessionBox {
     pub(crate) fn new(their_public: &[u8; 32], our_secret: &[u8; 32]) -> SessionBox {
+        let shared = Zeroizing::new(
+            curve25519_dalek::montgomery::MontgomeryPoint(*their_public)
+                .mul_clamped(*our_secret)
+                .to_bytes(),
+        );
         SessionBox {
             inner: SalsaBox::new(
                 &PublicKey::from(*their_public),
                 &SecretKey::from(*our_secret),
             ),
+            key: super::stream::hsalsa20(&shared, &[0u8; 16]),
         }
+    }
+
+    /// The MESSAGE stream of one direction (its nonce prefix).
+    pub(crate) fn stream(&self, prefix: &[u8; 16]) -> super::stream::MessageStream {
+        super::stream::MessageStream::new(&self.key, prefix)
     }
 
     /// Appends `tag || ciphertext` of `parts` (concatenated) to `out`.
@@ -112,16 +125,6 @@ impl SessionBox {
     }
 
     /// Opens `tag || ciphertext`; `None` if it was not sealed with this key and nonce.
-    /// Opens `tag || ciphertext` held in `buf`, in place: on success `buf`
-    /// holds the plaintext after the first `TAG_LEN` bytes. No allocation.
-    pub(crate) fn open_in_buffer(&self, nonce: &[u8; 24], buf: &mut [u8]) -> bool {
-        if buf.len() < TAG_LEN {
-            return false;
-        }
-        let (tag, body) = buf.split_at_mut(TAG_LEN);
-        open_in_place(&self.inner, nonce, body, tag)
-    }
-
     pub(crate) fn open(&self, nonce: &[u8; 24], boxed: &[u8]) -> Option<Vec<u8>> {
         if boxed.len() < TAG_LEN {
             return None;

@@ -22,6 +22,7 @@ pub(crate) mod cipher;
 pub(crate) mod client;
 pub(crate) mod crypto;
 pub(crate) mod server;
+pub(crate) mod stream;
 
 /// A long-term CURVE key pair. The secret half is wiped from memory when
 /// dropped and never shown by `Debug`.
