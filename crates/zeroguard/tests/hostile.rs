@@ -611,3 +611,68 @@ fn fuzz_inputs_replayed_leave_the_socket_serving() {
         inputs.len()
     );
 }
+
+#[test]
+fn cve_2021_20237_departed_subscribers_leave_nothing_behind() {
+    // 200 raw subscribers each announce 60 KiB of metadata (just under the
+    // handshake command limit), subscribe, and leave. The publisher must
+    // not keep them (libzmq kept their metadata): its peer table goes back
+    // to empty, and a real subscriber still gets what is published.
+    let ctx = Context::new().unwrap();
+    let publisher = Socket::<Pub>::with_options(&ctx, opts()).unwrap();
+    let events = publisher.monitor();
+    let ep = publisher.bind("tcp://127.0.0.1:0").unwrap();
+    let addr = ep.trim_start_matches("tcp://").to_owned();
+    let mut hello = BytesMut::new();
+    hello.put_slice(&greeting::encode_greeting(MechanismKind::Null, false));
+    let mut md = Metadata::new();
+    md.insert("Socket-Type", "SUB".to_owned()).unwrap();
+    md.insert("X-Padding", vec![b'p'; 60 * 1024]).unwrap();
+    command::encode_metadata_command(&mut hello, "READY", &md);
+    command::encode_command(&mut hello, "SUBSCRIBE", &[b"topic"]);
+    for _ in 0..200 {
+        let mut peer = TcpStream::connect(&addr).unwrap();
+        peer.write_all(&hello).unwrap();
+        // Wait for the publisher's greeting and READY: the session exists.
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 256];
+        let mut got = 0;
+        while got < 64 + 10 {
+            match peer.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        drop(peer);
+    }
+    let mut attached = 0;
+    while let Some(e) = events.try_recv() {
+        attached += usize::from(matches!(e, MonitorEvent::HandshakeSucceeded { .. }));
+    }
+    assert!(attached >= 150, "only {attached} subscribers got a session");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while publisher.queued().peers > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "departed subscribers are still held: {:?}",
+            publisher.queued()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sub = Socket::<Sub>::with_options(&ctx, opts()).unwrap();
+    sub.subscribe("topic").unwrap();
+    sub.connect(&ep).unwrap();
+    let start = Instant::now();
+    loop {
+        publisher.send("topic ok").unwrap();
+        if let Ok(Some(m)) = sub.try_recv() {
+            assert_eq!(m, Message::from("topic ok"));
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the real subscriber got nothing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
