@@ -242,6 +242,44 @@ fn cve_2021_20235_large_frames_across_reads_arrive_intact() {
 }
 
 #[test]
+fn ping_ttl_above_655_deciseconds_is_answered_without_wrapping() {
+    // TTL 0xFFFF deciseconds (6553.5 s) overflows 16-bit millisecond
+    // arithmetic: it must neither crash nor shorten anything. The PING is
+    // answered with its context, the session stays up, the friend is served.
+    let t = Target::new();
+    let mut bytes = preamble("PUSH");
+    command::encode_command(&mut bytes, "PING", &[&[0xFF, 0xFF], b"ctx-42"]);
+    let mut peer = TcpStream::connect(&t.addr).unwrap();
+    peer.write_all(&bytes).unwrap();
+    peer.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut received = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !received.windows(10).any(|w| w == b"PONGctx-42") && Instant::now() < deadline {
+        let mut buf = [0u8; 1024];
+        match peer.read(&mut buf) {
+            Ok(0) => panic!("closed after a PING with a large TTL"),
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    assert!(
+        received.windows(10).any(|w| w == b"PONGctx-42"),
+        "no PONG echoing the context"
+    );
+    assert!(
+        !closed_by_server(&mut peer, Duration::from_millis(500)),
+        "the session did not survive a PING with a large TTL"
+    );
+    let mut m = BytesMut::new();
+    frame::encode_frame(&mut m, false, false, b"after the ping");
+    peer.write_all(&m).unwrap();
+    assert_eq!(t.pull.recv().unwrap(), Message::from("after the ping"));
+    t.friend.send("friendly").unwrap();
+    assert_eq!(t.pull.recv().unwrap(), Message::from("friendly"));
+}
+
+#[test]
 fn short_ping_is_refused_and_never_echoed() {
     let t = Target::new();
     let mut bytes = preamble("PUSH");
