@@ -108,6 +108,8 @@ pub struct Connection {
     heartbeat: Heartbeat,
     partial: Vec<Bytes>,
     partial_len: u64,
+    /// Small frame bodies of a session without a cipher are copied here.
+    arena: crate::frame::Arena,
     /// CURVE: every frame after the handshake goes through this.
     cipher: Option<CurveCipher>,
     /// Scratch space for command bodies before they are framed or boxed.
@@ -155,6 +157,7 @@ impl Connection {
             now,
             partial: Vec::new(),
             partial_len: 0,
+            arena: crate::frame::Arena::new(),
             cipher: None,
             scratch: BytesMut::new(),
         })
@@ -217,6 +220,7 @@ impl Connection {
         if self.partial.is_empty() && self.partial.capacity() > 0 {
             self.partial = Vec::new();
         }
+        self.arena.release();
     }
 
     /// Bytes received but not yet decoded.
@@ -582,7 +586,14 @@ impl Connection {
                 }
                 Phase::Active => {
                     let limits = self.frame_limits();
-                    let frame = match decode_frame(&mut self.input, &limits) {
+                    // CURVE decrypts in the frame's own buffer, which must
+                    // not be shared: only cleartext sessions use the arena.
+                    let decoded = if self.cipher.is_some() {
+                        decode_frame(&mut self.input, &limits)
+                    } else {
+                        crate::frame::decode_frame_in(&mut self.input, &limits, &mut self.arena)
+                    };
+                    let frame = match decoded {
                         Ok(Some(frame)) => frame,
                         Ok(None) => return Ok(None),
                         Err(Error::FrameTooLarge {

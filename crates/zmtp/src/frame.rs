@@ -95,7 +95,26 @@ fn parse_header(buf: &[u8], limits: &FrameLimits) -> Result<Option<(usize, usize
 ///
 /// Returns `Ok(None)` when more bytes are needed; `buf` is then untouched.
 /// An error means the stream is corrupt and the connection must be closed.
+/// Frames under [`ZERO_COPY_THRESHOLD`] get their own allocation.
 pub fn decode_frame(buf: &mut BytesMut, limits: &FrameLimits) -> Result<Option<Frame>, Error> {
+    decode(buf, limits, Bytes::copy_from_slice)
+}
+
+/// As [`decode_frame`], with small frame bodies copied into `arena`: many
+/// small frames share one allocation instead of one each.
+pub fn decode_frame_in(
+    buf: &mut BytesMut,
+    limits: &FrameLimits,
+    arena: &mut Arena,
+) -> Result<Option<Frame>, Error> {
+    decode(buf, limits, |body| arena.copy(body))
+}
+
+fn decode(
+    buf: &mut BytesMut,
+    limits: &FrameLimits,
+    copy_small: impl FnOnce(&[u8]) -> Bytes,
+) -> Result<Option<Frame>, Error> {
     let Some((header_len, size)) = parse_header(buf, limits)? else {
         return Ok(None);
     };
@@ -108,7 +127,7 @@ pub fn decode_frame(buf: &mut BytesMut, limits: &FrameLimits) -> Result<Option<F
     let flags = buf[0];
     buf.advance(header_len);
     let body = if size < ZERO_COPY_THRESHOLD {
-        let body = Bytes::copy_from_slice(&buf[..size]);
+        let body = copy_small(&buf[..size]);
         buf.advance(size);
         body
     } else {
@@ -119,6 +138,44 @@ pub fn decode_frame(buf: &mut BytesMut, limits: &FrameLimits) -> Result<Option<F
         command: flags & FLAG_COMMAND != 0,
         body,
     }))
+}
+
+/// Bytes of one arena block.
+const ARENA_BLOCK: usize = 4096;
+/// Frames above this get their own allocation rather than arena space.
+const ARENA_MAX_FRAME: usize = 512;
+
+/// Where small frame bodies are copied: blocks of 4 KiB shared by the
+/// frames cut from them, so that receiving a small message costs a
+/// reference count rather than an allocation. Small bodies are still
+/// copied out of the read buffer, so a message the application keeps pins
+/// at most one 4 KiB block, never a whole read buffer.
+#[derive(Debug, Default)]
+pub struct Arena {
+    block: BytesMut,
+}
+
+impl Arena {
+    /// An empty arena (it allocates on first use).
+    pub fn new() -> Arena {
+        Arena::default()
+    }
+
+    fn copy(&mut self, body: &[u8]) -> Bytes {
+        if body.len() > ARENA_MAX_FRAME {
+            return Bytes::copy_from_slice(body);
+        }
+        if self.block.capacity() - self.block.len() < body.len() {
+            self.block = BytesMut::with_capacity(ARENA_BLOCK);
+        }
+        self.block.extend_from_slice(body);
+        self.block.split().freeze()
+    }
+
+    /// Lets go of the current block (a quiet connection holds none).
+    pub fn release(&mut self) {
+        self.block = BytesMut::new();
+    }
 }
 
 /// How many bytes the frame at the front of `buf` needs in total, once its
@@ -163,6 +220,42 @@ mod tests {
         max_message_frame: 1 << 20,
         max_command_frame: 1024,
     };
+
+    #[test]
+    fn small_frames_share_arena_blocks_and_decode_the_same() {
+        let sizes = [0usize, 1, 16, 255, 512, 513, 4000, 8191, 8192, 16, 16];
+        let mut wire = BytesMut::new();
+        for (i, &n) in sizes.iter().enumerate() {
+            encode_frame(&mut wire, i % 2 == 0, false, &vec![i.to_le_bytes()[0]; n]);
+        }
+        let mut plain = wire.clone();
+        let mut arena = Arena::new();
+        let mut previous: Option<Bytes> = None;
+        for &n in &sizes {
+            let a = decode_frame_in(&mut wire, &LIMITS, &mut arena)
+                .unwrap()
+                .unwrap();
+            let b = decode_frame(&mut plain, &LIMITS).unwrap().unwrap();
+            assert_eq!(a, b);
+            assert_eq!(a.body.len(), n);
+            if let Some(p) = &previous {
+                let adjacent = p.as_ptr().wrapping_add(p.len()) == a.body.as_ptr();
+                let both_small =
+                    (1..=ARENA_MAX_FRAME).contains(&p.len()) && (1..=ARENA_MAX_FRAME).contains(&n);
+                if both_small {
+                    assert!(
+                        adjacent,
+                        "small frames of {} and {n} bytes not packed",
+                        p.len()
+                    );
+                } else if n > ARENA_MAX_FRAME {
+                    assert!(!adjacent, "a {n}-byte frame went into the arena");
+                }
+            }
+            previous = Some(a.body);
+        }
+        assert!(wire.is_empty() && plain.is_empty());
+    }
 
     #[test]
     fn short_and_long_frames_round_trip() {
