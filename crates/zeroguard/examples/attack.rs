@@ -105,18 +105,10 @@ fn parse_args() -> Result<Args, BoxError> {
     Ok(a)
 }
 
+mod support;
+
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
+    support::rss_kib().unwrap_or(0)
 }
 
 /// A TCP connection from a chosen loopback source address.

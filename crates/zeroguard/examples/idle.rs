@@ -18,18 +18,10 @@ use zeroguard::{Context, Dealer, MonitorEvent, Pull, Router, Socket, SocketOptio
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+mod support;
+
 fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
+    support::rss_kib().unwrap_or(0)
 }
 
 /// The child: `n` DEALER sockets connected to `endpoint`, held until stdin closes.

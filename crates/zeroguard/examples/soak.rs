@@ -18,11 +18,8 @@ use zeroguard::{
     SocketOptions, Sub,
 };
 
-fn rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
+mod support;
+use support::rss_kib;
 
 fn options(security: Security) -> SocketOptions {
     SocketOptions {

@@ -7,7 +7,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::crypto::{SessionBox, TAG_LEN};
+use super::crypto::{append_sealed, SessionBox, TAG_LEN};
 use super::stream::MessageStream;
 use crate::error::Error;
 use crate::frame::encode_header;
@@ -65,16 +65,9 @@ impl CurveCipher {
         encode_header(out, false, false, OVERHEAD + body.len());
         out.put_slice(MESSAGE);
         out.put_u64(n);
-        let flags = u8::from(more) | (u8::from(command) << 1);
-        let start = out.len();
-        out.reserve(TAG_LEN + 1 + body.len());
-        out.put_bytes(0, TAG_LEN);
-        out.put_u8(flags);
-        out.put_slice(body);
-        let tag = self
-            .send
-            .seal(&n.to_be_bytes(), &mut out[start + TAG_LEN..]);
-        out[start..start + TAG_LEN].copy_from_slice(&tag);
+        let flags = [u8::from(more) | (u8::from(command) << 1)];
+        let send = &self.send;
+        append_sealed(out, &[&flags, body], |buf| send.seal(&n.to_be_bytes(), buf));
     }
 
     /// Opens one MESSAGE frame: (more, command, body).

@@ -17,7 +17,7 @@ use crypto_box::aead::{AeadCore, AeadInPlace, KeyInit};
 /// Both NaCl boxes are XSalsa20-Poly1305: 24-byte nonces.
 trait NaclBox: AeadInPlace + AeadCore<NonceSize = U24> {}
 impl<T: AeadInPlace + AeadCore<NonceSize = U24>> NaclBox for T {}
-use crypto_box::{PublicKey, SalsaBox, SecretKey};
+use crypto_box::SecretKey;
 use crypto_secretbox::XSalsa20Poly1305;
 use zeroize::Zeroizing;
 
@@ -83,10 +83,12 @@ pub(crate) fn public_of(secret: &[u8; 32]) -> [u8; 32] {
 }
 
 /// A box between two keys with the shared secret computed once
-/// (`crypto_box_beforenm`), as used for every MESSAGE of a session.
+/// (`crypto_box_beforenm`: X25519, then HSalsa20), as used for the
+/// handshake's boxes and, through [`stream`](SessionBox::stream), for every
+/// MESSAGE of a session.
 pub(crate) struct SessionBox {
-    inner: SalsaBox,
-    /// The same precomputed key, for the session's MESSAGE streams.
+    inner: XSalsa20Poly1305,
+    /// The precomputed key, for the session's MESSAGE streams.
     key: Zeroizing<[u8; 32]>,
 }
 
@@ -97,12 +99,10 @@ impl SessionBox {
                 .mul_clamped(*our_secret)
                 .to_bytes(),
         );
+        let key = super::stream::hsalsa20(&shared, &[0u8; 16]);
         SessionBox {
-            inner: SalsaBox::new(
-                &PublicKey::from(*their_public),
-                &SecretKey::from(*our_secret),
-            ),
-            key: super::stream::hsalsa20(&shared, &[0u8; 16]),
+            inner: XSalsa20Poly1305::new((&*key).into()),
+            key,
         }
     }
 
@@ -113,15 +113,7 @@ impl SessionBox {
 
     /// Appends `tag || ciphertext` of `parts` (concatenated) to `out`.
     pub(crate) fn seal(&self, nonce: &[u8; 24], parts: &[&[u8]], out: &mut BytesMut) {
-        let start = out.len();
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        out.reserve(TAG_LEN + len);
-        out.put_bytes(0, TAG_LEN);
-        for p in parts {
-            out.put_slice(p);
-        }
-        let tag = seal_in_place(&self.inner, nonce, &mut out[start + TAG_LEN..]);
-        out[start..start + TAG_LEN].copy_from_slice(&tag);
+        append_sealed(out, parts, |buf| seal_in_place(&self.inner, nonce, buf));
     }
 
     /// Opens `tag || ciphertext`; `None` if it was not sealed with this key and nonce.
@@ -164,11 +156,26 @@ pub(crate) fn secretbox_seal(
     plaintext: &[u8],
     out: &mut BytesMut,
 ) {
-    let start = out.len();
-    out.put_bytes(0, TAG_LEN);
-    out.put_slice(plaintext);
     let cipher = XSalsa20Poly1305::new(key.into());
-    let tag = seal_in_place(&cipher, nonce, &mut out[start + TAG_LEN..]);
+    append_sealed(out, &[plaintext], |buf| seal_in_place(&cipher, nonce, buf));
+}
+
+/// Appends `tag || ciphertext` of `parts` (concatenated) to `out`, the
+/// plaintext copied once and encrypted in place by `seal`, which returns
+/// the tag.
+pub(crate) fn append_sealed(
+    out: &mut BytesMut,
+    parts: &[&[u8]],
+    seal: impl FnOnce(&mut [u8]) -> [u8; TAG_LEN],
+) {
+    let start = out.len();
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    out.reserve(TAG_LEN + len);
+    out.put_bytes(0, TAG_LEN);
+    for p in parts {
+        out.put_slice(p);
+    }
+    let tag = seal(&mut out[start + TAG_LEN..]);
     out[start..start + TAG_LEN].copy_from_slice(&tag);
 }
 
