@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
@@ -22,7 +22,7 @@ use tokio::sync::{watch, Notify};
 use zeroguard_zmtp::{Config, Connection, Error as ProtocolError, Event};
 
 use crate::monitor::MonitorEvent;
-use crate::pipe::{Item, Queue, Signal};
+use crate::pipe::{Bypass, Item, Queue, Signal};
 use crate::rate::Bucket;
 use crate::security::AuthContext;
 use crate::socket::{AddressCount, PeerId, SocketCore};
@@ -41,6 +41,11 @@ const PARTIAL_ALLOWANCE: usize = 64 * 1024;
 /// How soon a connection paused by the partial budget looks at it again
 /// (releases are not signalled: only large transfers under attack pay this).
 const BUDGET_RECHECK: Duration = Duration::from_millis(20);
+/// How soon after a message went round the queue the next may do the same.
+/// A sender streaming back to back then fills the queue and the engine
+/// writes in batches, while one that sends and waits for an answer (a
+/// request, a reply) writes each message itself, a thread hand-off sooner.
+const BYPASS_GAP: Duration = Duration::from_micros(5);
 
 /// A connected byte stream.
 pub(crate) enum Stream {
@@ -254,6 +259,107 @@ fn protocol_config(core: &SocketCore) -> Config {
     c
 }
 
+/// The protocol state and the bytes encoded but not yet written. The engine
+/// holds the lock while it works (never across an await); a sending thread
+/// takes it only with `try_lock`, so it never waits for the engine.
+struct Wire {
+    conn: Connection,
+    wbuf: BytesMut,
+    /// When a message last went round the queue (see [`BYPASS_GAP`]).
+    last_bypass: Option<Instant>,
+}
+
+/// What the engine shares with sending threads once the peer is attached.
+struct Link {
+    wire: Mutex<Wire>,
+    stream: Stream,
+    wake: Arc<Notify>,
+}
+
+impl Link {
+    fn lock(&self) -> MutexGuard<'_, Wire> {
+        // Every update of the wire is complete before anything that could
+        // panic, so a poisoned lock still guards a consistent state.
+        self.wire.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Bypass for Link {
+    fn try_send(&self, item: Item, queue: &Queue) -> Result<(), Item> {
+        let Item::Msg(msg) = &item else {
+            return Err(item);
+        };
+        let Ok(mut guard) = self.wire.try_lock() else {
+            return Err(item);
+        };
+        let w = &mut *guard;
+        let now = Instant::now();
+        // Messages already queued or encoded go first; a sender streaming
+        // messages back to back is better served by the engine's batches.
+        if !w.wbuf.is_empty()
+            || w.last_bypass
+                .is_some_and(|t| now.saturating_duration_since(t) < BYPASS_GAP)
+            || !queue.is_idle()
+        {
+            return Err(item);
+        }
+        if w.conn.send(msg, &mut w.wbuf).is_err() {
+            // Queued instead, the message meets the same error in the
+            // engine, which closes the connection and says why.
+            return Err(item);
+        }
+        w.last_bypass = Some(now);
+        if let Ok(n) = self.stream.try_write(&w.wbuf) {
+            w.wbuf.advance(n);
+        }
+        if !w.wbuf.is_empty() {
+            // The stream is full (or failed): waiting for it, or reporting
+            // the failure, is the engine's work.
+            queue.open_bypass(false);
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// Whether a socket's messages may go round the queue: those that send each
+/// message to one peer. A publisher writing to each of its subscribers from
+/// the application's thread would make that thread do every peer's I/O.
+fn may_bypass(kind: zeroguard_zmtp::SocketType) -> bool {
+    use zeroguard_zmtp::SocketType as T;
+    !matches!(kind, T::Pub | T::XPub)
+}
+
+/// Asks the socket's authenticator about a peer (on a blocking thread if the
+/// authenticator may block).
+async fn authenticate(
+    core: &SocketCore,
+    request: zeroguard_zmtp::AuthRequest,
+    address: Option<IpAddr>,
+    endpoint: &str,
+) -> zeroguard_zmtp::AuthDecision {
+    let options = core.options();
+    let peer = AuthContext {
+        mechanism: request.mechanism,
+        credentials: request.credentials,
+        address,
+        endpoint: endpoint.to_owned(),
+    };
+    match options.security.authenticator().cloned() {
+        Some(auth) if auth.may_block() => {
+            match tokio::task::spawn_blocking(move || auth.authenticate(&peer)).await {
+                Ok(d) => d,
+                Err(_) => zeroguard_zmtp::AuthDecision::Refuse {
+                    status: 500,
+                    reason: "the authenticator failed".into(),
+                },
+            }
+        }
+        Some(auth) => auth.authenticate(&peer),
+        None => zeroguard_zmtp::AuthDecision::refuse("no authenticator configured"),
+    }
+}
+
 /// Runs a connection to its end.
 pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
     let EngineParams {
@@ -264,7 +370,7 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         mut stop,
     } = params;
     let mut counted = counted;
-    let mut conn = match Connection::new(protocol_config(&core), Instant::now()) {
+    let conn = match Connection::new(protocol_config(&core), Instant::now()) {
         Ok(c) => c,
         Err(e) => {
             core.emit(MonitorEvent::HandshakeFailed {
@@ -280,7 +386,17 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
     let wake = Arc::new(Notify::new());
     // Buffers grow when used and are given back when the connection is
     // quiet (see the timer arm), so idle connections stay small.
-    let mut wbuf = BytesMut::new();
+    let link = Arc::new(Link {
+        wire: Mutex::new(Wire {
+            conn,
+            wbuf: BytesMut::new(),
+            last_bypass: None,
+        }),
+        stream,
+        wake: wake.clone(),
+    });
+    let stream = &link.stream;
+    let bypass_allowed = may_bypass(core.kind);
     let mut read_room = SMALL_READ;
     let mut attached: Option<Attached> = None;
     let mut batch: Vec<Item> = Vec::new();
@@ -308,142 +424,138 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
             .map_or((usize::MAX, usize::MAX), |a| a.inq.room());
         // Why decoding stopped: for want of queue room, or of input.
         let mut stopped_for_room = false;
-        loop {
-            if rate_pause.is_some() {
-                break;
-            }
-            if room_msgs == 0 || room_bytes == 0 {
-                // The estimate ran out: the application may have drained
-                // some meanwhile. Stop only if the queue is really full,
-                // because only then will taking from it wake us again.
-                if let Some(a) = &attached {
-                    a.inq.push_batch(&mut delivered);
-                    (room_msgs, room_bytes) = a.inq.room();
-                }
-                if room_msgs == 0 || room_bytes == 0 {
-                    stopped_for_room = true;
+        let mut auth_request = None;
+        // The wire is held in blocks that end before any await.
+        let buffered = {
+            let mut guard = link.lock();
+            let w = &mut *guard;
+            loop {
+                if rate_pause.is_some() {
                     break;
                 }
-            }
-            match conn.poll_event() {
-                Ok(None) => break,
-                Ok(Some(Event::Authenticate(request))) => {
-                    let options = core.options();
-                    let peer = AuthContext {
-                        mechanism: request.mechanism,
-                        credentials: request.credentials,
-                        address: peer_address,
-                        endpoint: endpoint.clone(),
-                    };
-                    let decision = match options.security.authenticator().cloned() {
-                        Some(auth) if auth.may_block() => {
-                            match tokio::task::spawn_blocking(move || auth.authenticate(&peer))
-                                .await
-                            {
-                                Ok(d) => d,
-                                Err(_) => zeroguard_zmtp::AuthDecision::Refuse {
-                                    status: 500,
-                                    reason: "the authenticator failed".into(),
-                                },
-                            }
-                        }
-                        Some(auth) => auth.authenticate(&peer),
-                        None => zeroguard_zmtp::AuthDecision::refuse("no authenticator configured"),
-                    };
-                    if let Err(e) = conn.complete_auth(decision) {
-                        break 'run Err(e.to_string());
-                    }
-                }
-                Ok(Some(Event::Ready(info))) => {
-                    let options = core.options();
-                    let id = core.next_peer_id();
-                    let (out, inq) = core.new_pipes(
-                        Signal::one(wake.clone()),
-                        Signal::one(wake.clone()),
-                        &options,
-                    );
-                    let announced = info.routing_id.clone();
-                    if let Err(reason) = core.attach(id, announced, out.clone(), inq.clone(), None)
-                    {
-                        core.emit(MonitorEvent::HandshakeFailed {
-                            endpoint: endpoint.clone(),
-                            category: zeroguard_zmtp::ErrorCategory::Incompatible,
-                            detail: reason.clone(),
-                        });
-                        break 'run Err(reason);
-                    }
-                    counted.handshake_over();
-                    handshake_done = true;
-                    core.emit(MonitorEvent::HandshakeSucceeded {
-                        endpoint: endpoint.clone(),
-                        mechanism: info.mechanism,
-                    });
-                    let metadata = connection_metadata(&info, peer_address);
-                    // Messages that follow the handshake in the same read
-                    // count against the new queue's mark from the start.
-                    (room_msgs, room_bytes) = inq.room();
-                    attached = Some(Attached {
-                        id,
-                        out,
-                        inq,
-                        metadata,
-                    });
-                }
-                Ok(Some(Event::Message(mut msg))) => {
-                    if let Some(a) = &attached {
-                        msg.set_metadata(a.metadata.clone());
-                        if core.kind == zeroguard_zmtp::SocketType::Pub {
-                            continue; // PUB has no receive side; libzmq drops these too.
-                        }
-                        if let Some(b) = bucket.as_mut() {
-                            // The clock is read once per batch, not per
-                            // message: the bucket may overdraw by a batch.
-                            b.consume(msg.payload_len());
-                            if delivered.len() % 64 == 63 {
-                                rate_pause = b.paused_until(Instant::now());
-                            }
-                        }
-                        room_msgs -= 1;
-                        room_bytes = room_bytes.saturating_sub(msg.payload_len());
-                        delivered.push(Item::Msg(msg));
-                        if delivered.len() >= DELIVERY_BATCH {
-                            a.inq.push_batch(&mut delivered);
-                        }
-                    }
-                }
-                Ok(Some(Event::Subscribe(topic))) => {
-                    if let Some(a) = &attached {
-                        core.on_subscription(a.id, topic, true);
-                    }
-                }
-                Ok(Some(Event::Cancel(topic))) => {
-                    if let Some(a) = &attached {
-                        core.on_subscription(a.id, topic, false);
-                    }
-                }
-                Ok(Some(_)) => {}
-                Err(e) => {
-                    // What was decoded before the failure is still delivered.
+                if room_msgs == 0 || room_bytes == 0 {
+                    // The estimate ran out: the application may have drained
+                    // some meanwhile. Stop only if the queue is really full,
+                    // because only then will taking from it wake us again.
                     if let Some(a) = &attached {
                         a.inq.push_batch(&mut delivered);
+                        (room_msgs, room_bytes) = a.inq.room();
                     }
-                    report_failure(&core, &endpoint, &e, handshake_done);
-                    // Let the peer read why (an ERROR command), best effort.
-                    wbuf.clear();
-                    conn.poll_transmit(&mut wbuf);
-                    let _ = stream.try_write(&wbuf);
-                    break 'run Err(String::new());
+                    if room_msgs == 0 || room_bytes == 0 {
+                        stopped_for_room = true;
+                        break;
+                    }
+                }
+                match w.conn.poll_event() {
+                    Ok(None) => break,
+                    Ok(Some(Event::Authenticate(request))) => {
+                        // Asked without holding the wire (it may take a while).
+                        auth_request = Some(request);
+                        break;
+                    }
+                    Ok(Some(Event::Ready(info))) => {
+                        let options = core.options();
+                        let id = core.next_peer_id();
+                        let (out, inq) = core.new_pipes(
+                            Signal::one(wake.clone()),
+                            Signal::one(wake.clone()),
+                            &options,
+                        );
+                        if bypass_allowed {
+                            let bypass: Weak<dyn Bypass> = Arc::downgrade(&link) as Weak<Link>;
+                            out.set_bypass(bypass);
+                        }
+                        let announced = info.routing_id.clone();
+                        if let Err(reason) =
+                            core.attach(id, announced, out.clone(), inq.clone(), None)
+                        {
+                            core.emit(MonitorEvent::HandshakeFailed {
+                                endpoint: endpoint.clone(),
+                                category: zeroguard_zmtp::ErrorCategory::Incompatible,
+                                detail: reason.clone(),
+                            });
+                            break 'run Err(reason);
+                        }
+                        counted.handshake_over();
+                        handshake_done = true;
+                        core.emit(MonitorEvent::HandshakeSucceeded {
+                            endpoint: endpoint.clone(),
+                            mechanism: info.mechanism,
+                        });
+                        let metadata = connection_metadata(&info, peer_address);
+                        // Messages that follow the handshake in the same read
+                        // count against the new queue's mark from the start.
+                        (room_msgs, room_bytes) = inq.room();
+                        attached = Some(Attached {
+                            id,
+                            out,
+                            inq,
+                            metadata,
+                        });
+                    }
+                    Ok(Some(Event::Message(mut msg))) => {
+                        if let Some(a) = &attached {
+                            msg.set_metadata(a.metadata.clone());
+                            if core.kind == zeroguard_zmtp::SocketType::Pub {
+                                continue; // PUB has no receive side; libzmq drops these too.
+                            }
+                            if let Some(b) = bucket.as_mut() {
+                                // The clock is read once per batch, not per
+                                // message: the bucket may overdraw by a batch.
+                                b.consume(msg.payload_len());
+                                if delivered.len() % 64 == 63 {
+                                    rate_pause = b.paused_until(Instant::now());
+                                }
+                            }
+                            room_msgs -= 1;
+                            room_bytes = room_bytes.saturating_sub(msg.payload_len());
+                            delivered.push(Item::Msg(msg));
+                            if delivered.len() >= DELIVERY_BATCH {
+                                a.inq.push_batch(&mut delivered);
+                            }
+                        }
+                    }
+                    Ok(Some(Event::Subscribe(topic))) => {
+                        if let Some(a) = &attached {
+                            core.on_subscription(a.id, topic, true);
+                        }
+                    }
+                    Ok(Some(Event::Cancel(topic))) => {
+                        if let Some(a) = &attached {
+                            core.on_subscription(a.id, topic, false);
+                        }
+                    }
+                    Ok(Some(_)) => {}
+                    Err(e) => {
+                        // What was decoded before the failure is still delivered.
+                        if let Some(a) = &attached {
+                            a.inq.push_batch(&mut delivered);
+                        }
+                        report_failure(&core, &endpoint, &e, handshake_done);
+                        // Let the peer read why (an ERROR command), best effort.
+                        w.wbuf.clear();
+                        w.conn.poll_transmit(&mut w.wbuf);
+                        let _ = stream.try_write(&w.wbuf);
+                        break 'run Err(String::new());
+                    }
                 }
             }
-        }
-
-        if let Some(a) = &attached {
-            a.inq.push_batch(&mut delivered);
-        }
-        partial.set(conn.retained_input());
-        if read_room == SMALL_READ && conn.retained_input() == 0 {
-            // Quiet: hold no buffer between messages.
-            conn.release_idle_buffers();
+            if let Some(a) = &attached {
+                a.inq.push_batch(&mut delivered);
+            }
+            partial.set(w.conn.retained_input());
+            if read_room == SMALL_READ && w.conn.retained_input() == 0 {
+                // Quiet: hold no buffer between messages.
+                w.conn.release_idle_buffers();
+            }
+            w.conn.buffered_input()
+        };
+        if let Some(request) = auth_request {
+            let decision = authenticate(&core, request, peer_address, &endpoint).await;
+            if let Err(e) = link.lock().conn.complete_auth(decision) {
+                break 'run Err(e.to_string());
+            }
+            continue;
         }
 
         if eof {
@@ -458,51 +570,59 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                 }
                 continue;
             }
-            if let (Some(until), true) = (rate_pause, conn.buffered_input() > 0) {
+            if let (Some(until), true) = (rate_pause, buffered > 0) {
                 sleep_until(Some(until)).await;
                 continue;
             }
             break 'run Err("peer closed the connection".into());
         }
 
-        // Encode what is ready to go.
-        conn.poll_transmit(&mut wbuf);
-        if let Some(a) = &attached {
-            while wbuf.len() < WRITE_BATCH {
-                batch.clear();
-                a.out.pop_batch(&mut batch, WRITE_BATCH - wbuf.len());
-                if batch.is_empty() {
-                    break;
-                }
-                for item in batch.drain(..) {
-                    let sent = match item {
-                        Item::Msg(m) => conn.send(&m, &mut wbuf),
-                        Item::Subscribe(t) => conn.send_subscribe(&t, &mut wbuf),
-                        Item::Cancel(t) => conn.send_cancel(&t, &mut wbuf),
-                    };
-                    if let Err(e) = sent {
-                        break 'run Err(e.to_string());
+        // Encode what is ready to go. Taking from the queue and encoding
+        // happen under one hold of the wire, so a message written round the
+        // queue (which needs both empty) can never overtake these.
+        let (want_write, wants_input) = {
+            let mut guard = link.lock();
+            let w = &mut *guard;
+            w.conn.poll_transmit(&mut w.wbuf);
+            if let Some(a) = &attached {
+                while w.wbuf.len() < WRITE_BATCH {
+                    batch.clear();
+                    a.out.pop_batch(&mut batch, WRITE_BATCH - w.wbuf.len());
+                    if batch.is_empty() {
+                        break;
+                    }
+                    for item in batch.drain(..) {
+                        let sent = match item {
+                            Item::Msg(m) => w.conn.send(&m, &mut w.wbuf),
+                            Item::Subscribe(t) => w.conn.send_subscribe(&t, &mut w.wbuf),
+                            Item::Cancel(t) => w.conn.send_cancel(&t, &mut w.wbuf),
+                        };
+                        if let Err(e) = sent {
+                            break 'run Err(e.to_string());
+                        }
                     }
                 }
             }
-        }
-        if !wbuf.is_empty() {
-            match stream.try_write(&wbuf) {
-                Ok(n) => wbuf.advance(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => break 'run Err(e.to_string()),
+            if !w.wbuf.is_empty() {
+                match stream.try_write(&w.wbuf) {
+                    Ok(n) => w.wbuf.advance(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => break 'run Err(e.to_string()),
+                }
             }
-        }
 
-        // Closing: flush what is queued, within the linger time.
-        if *stop.borrow() {
-            let now = Instant::now();
-            let deadline = *linger_deadline.get_or_insert_with(|| now + core.linger());
-            let drained = wbuf.is_empty() && attached.as_ref().is_none_or(|a| a.out.is_empty());
-            if attached.is_none() || drained || now >= deadline {
-                break 'run Ok(());
+            // Closing: flush what is queued, within the linger time.
+            if *stop.borrow() {
+                let now = Instant::now();
+                let deadline = *linger_deadline.get_or_insert_with(|| now + core.linger());
+                let drained =
+                    w.wbuf.is_empty() && attached.as_ref().is_none_or(|a| a.out.is_empty());
+                if attached.is_none() || drained || now >= deadline {
+                    break 'run Ok(());
+                }
             }
-        }
+            (!w.wbuf.is_empty(), w.conn.wants_input())
+        };
 
         let mut budget_pause = partial
             .over_budget(partial_budget)
@@ -510,7 +630,7 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         let mut want_read = !eof
             && rate_pause.is_none()
             && budget_pause.is_none()
-            && conn.wants_input()
+            && wants_input
             && attached.as_ref().is_none_or(|a| a.inq.has_room());
         if !want_read && !eof {
             let (pending, peer_closed) = stream.read_state_now().await;
@@ -519,14 +639,13 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                 // to the end (and so release its share) despite the budget.
                 budget_pause = None;
                 want_read = rate_pause.is_none()
-                    && conn.wants_input()
+                    && wants_input
                     && attached.as_ref().is_none_or(|a| a.inq.has_room());
             } else if pending {
                 // Its bytes wait for us: the silence is ours, not the peer's.
-                conn.input_held_back();
+                link.lock().conn.input_held_back();
             }
         }
-        let want_write = !wbuf.is_empty();
         // One write takes at most WRITE_BATCH of the queue. If the socket
         // took it all and more is queued, go round again: nothing else will
         // wake us, since the queue never went empty.
@@ -535,7 +654,7 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
             continue;
         }
         let deadline = [
-            conn.poll_timeout(),
+            link.lock().conn.poll_timeout(),
             linger_deadline,
             rate_pause,
             budget_pause,
@@ -543,16 +662,32 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         .into_iter()
         .flatten()
         .min();
+        // Asleep with nothing to write: a sender may write a lone message
+        // itself rather than wake us for it.
+        let bypass = match &attached {
+            Some(a) if bypass_allowed && !want_write => {
+                a.out.open_bypass(true);
+                Some(&a.out)
+            }
+            _ => None,
+        };
         let stopped = *stop.borrow();
         tokio::select! {
             r = stream.readable(), if want_read => {
+                if let Some(out) = bypass {
+                    out.open_bypass(false);
+                }
                 if let Err(e) = r {
                     break 'run Err(e.to_string());
                 }
                 let now = Instant::now();
                 let mut total = 0;
                 loop {
-                    match conn.read_input(now, read_room, |buf| stream.try_read_buf(buf)) {
+                    let read = link
+                        .lock()
+                        .conn
+                        .read_input(now, read_room, |buf| stream.try_read_buf(buf));
+                    match read {
                         Ok(0) => { eof = true; break; }
                         Ok(n) => {
                             // Read sizes follow the traffic: a busy peer
@@ -586,24 +721,29 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
             }
             _ = wake.notified(), if !want_write => {}
             _ = sleep_until(deadline), if deadline.is_some() => {
-                if let Err(e) = conn.handle_timeout(Instant::now()) {
+                let mut w = link.lock();
+                if let Err(e) = w.conn.handle_timeout(Instant::now()) {
                     report_failure(&core, &endpoint, &e, handshake_done);
                     break 'run Err(String::new());
                 }
                 // Timers fire on quiet connections (heartbeats every few
                 // seconds): a good moment to give back idle buffers.
-                if conn.buffered_input() == 0 && wbuf.is_empty() {
-                    conn.release_idle_buffers();
-                    wbuf = BytesMut::new();
+                if w.conn.buffered_input() == 0 && w.wbuf.is_empty() {
+                    w.conn.release_idle_buffers();
+                    w.wbuf = BytesMut::new();
                     delivered = Vec::new();
                     batch = Vec::new();
                 }
             }
             _ = stop.changed(), if !stopped => {}
         }
+        if let Some(out) = bypass {
+            out.open_bypass(false);
+        }
     };
 
     if let Some(a) = attached {
+        a.out.open_bypass(false);
         core.detach(a.id);
         let reason = match &end {
             Ok(()) => "closed".to_owned(),

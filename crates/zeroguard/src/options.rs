@@ -34,6 +34,8 @@ pub const DEFAULT_MAX_HANDSHAKES: usize = 256;
 /// Default bound on bytes of incoming messages not yet complete, across all
 /// of a socket's connections: 256 MiB.
 pub const DEFAULT_MAX_PARTIAL_BYTES: usize = 256 * 1024 * 1024;
+/// Default for [`SocketOptions::spin`].
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 
 /// Everything configurable about a socket.
 #[derive(Debug, Clone)]
@@ -110,6 +112,13 @@ pub struct SocketOptions {
     pub allow_plaintext: bool,
     /// Extra properties announced in the handshake (names start with `X-`).
     pub metadata: Metadata,
+    /// How long a blocking send or receive keeps checking (yielding the CPU
+    /// to any thread that wants it) before it puts its thread to sleep.
+    /// A sleeping thread wakes tens of microseconds late, which dominates
+    /// request/reply latency; checking happens only while this socket's
+    /// waits are that short, so a thread that waits long sleeps at once.
+    /// Zero always sleeps at once (least CPU). At most 10 ms.
+    pub spin: Duration,
 }
 
 impl Default for SocketOptions {
@@ -143,6 +152,7 @@ impl Default for SocketOptions {
             security: Security::Null,
             allow_plaintext: false,
             metadata: Metadata::new(),
+            spin: DEFAULT_SPIN,
         }
     }
 }
@@ -170,6 +180,9 @@ impl SocketOptions {
         }
         if self.max_partial_bytes == 0 {
             return bad("max partial bytes must be at least 1 (there is no unlimited setting)");
+        }
+        if self.spin > Duration::from_millis(10) {
+            return bad("spin must be at most 10 ms (it keeps a thread busy; zero turns it off)");
         }
         if self.handshake_timeout.is_zero() {
             return bad("handshake timeout must be above zero");

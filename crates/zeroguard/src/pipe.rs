@@ -5,10 +5,13 @@
 //! non-empty, whoever writes it when it drops from full to below its mark,
 //! so in steady state a busy queue costs no wake-ups at all. For an inproc
 //! connection one socket's outgoing queue is the other socket's incoming
-//! queue: messages move between threads without copying or I/O.
+//! queue: messages move between threads without copying or I/O. A network
+//! connection that sleeps with nothing to write may open a [`Bypass`], so a
+//! lone message goes out from the sending thread without waking it.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -61,6 +64,17 @@ impl Signal {
     }
 }
 
+/// A way round the queue: the connection, while it sleeps with nothing to
+/// write, lets the sending thread encode and write a message itself, which
+/// saves a thread hand-off (a wake-up of the I/O thread) per message where
+/// latency matters most: request and reply, one at a time.
+pub(crate) trait Bypass: Send + Sync {
+    /// Writes `item` straight to the connection, or gives it back when the
+    /// queue must take it (the connection is busy, or `queue` holds
+    /// messages that must leave first).
+    fn try_send(&self, item: Item, queue: &Queue) -> Result<(), Item>;
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     items: VecDeque<Item>,
@@ -76,6 +90,10 @@ pub(crate) struct Queue {
     writer: Signal,
     hwm_msgs: usize,
     hwm_bytes: usize,
+    /// Where senders may go round the queue, once the connection offers it.
+    bypass: OnceLock<Weak<dyn Bypass>>,
+    /// Whether the bypass is worth trying now (a hint: the bypass decides).
+    bypass_open: AtomicBool,
 }
 
 impl Queue {
@@ -91,7 +109,27 @@ impl Queue {
             writer,
             hwm_msgs: hwm_msgs.max(1),
             hwm_bytes: hwm_bytes.max(1),
+            bypass: OnceLock::new(),
+            bypass_open: AtomicBool::new(false),
         })
+    }
+
+    /// Lets senders write through `bypass` while it is open (see
+    /// [`open_bypass`](Queue::open_bypass)). Set once, by the connection.
+    pub(crate) fn set_bypass(&self, bypass: Weak<dyn Bypass>) {
+        let _ = self.bypass.set(bypass);
+    }
+
+    /// Opens or closes the bypass (the connection went to sleep, or woke).
+    pub(crate) fn open_bypass(&self, open: bool) {
+        self.bypass_open.store(open, Ordering::Release);
+    }
+
+    /// Whether nothing is queued and the queue still takes messages: a
+    /// message written round it now leaves in order.
+    pub(crate) fn is_idle(&self) -> bool {
+        let inner = self.lock();
+        !inner.closed && inner.items.is_empty()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -104,8 +142,19 @@ impl Queue {
         inner.items.len() >= self.hwm_msgs || inner.bytes >= self.hwm_bytes
     }
 
-    /// Adds an item unless the queue is at its high-water mark or closed.
+    /// Adds an item unless the queue is at its high-water mark or closed
+    /// (or writes it through the bypass, when that is open).
     pub(crate) fn try_push(&self, item: Item) -> Result<(), Item> {
+        let item = match self.bypass_open.load(Ordering::Acquire) {
+            true => match self.bypass.get().and_then(Weak::upgrade) {
+                Some(bypass) => match bypass.try_send(item, self) {
+                    Ok(()) => return Ok(()),
+                    Err(item) => item,
+                },
+                None => item,
+            },
+            false => item,
+        };
         let mut inner = self.lock();
         if inner.closed || self.full(&inner) {
             return Err(item);

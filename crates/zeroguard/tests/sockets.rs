@@ -502,6 +502,67 @@ fn several_threads_send_on_one_socket() {
     assert_eq!(last, [Some(499); 4]);
 }
 
+/// A message sent while its connection is idle is written by the sending
+/// thread; the rest go through the queue and the I/O thread. Whichever way
+/// each takes, the peer gets them in order and whole, including messages
+/// too big for the socket buffer, whose rest the I/O thread writes.
+#[test]
+fn messages_written_by_the_sending_thread_keep_their_order() {
+    let ctx = Context::new().unwrap();
+    for endpoint in ["tcp://127.0.0.1:0".to_owned(), ipc()] {
+        let pull = sock::<Pull>(&ctx);
+        let ep = pull.bind(&endpoint).unwrap();
+        let push = sock::<Push>(&ctx);
+        push.connect(&ep).unwrap();
+        let body = |i: u32| -> Vec<u8> {
+            let len = if i % 100 == 50 {
+                12 << 20
+            } else {
+                1 + (i as usize * 37) % 3000
+            };
+            (0..len)
+                .map(|k| (k ^ i as usize).to_le_bytes()[0])
+                .collect()
+        };
+        const N: u32 = 500;
+        let sender = std::thread::spawn(move || {
+            for i in 0..N {
+                push.send(Message::from_frames([i.to_be_bytes().to_vec(), body(i)]))
+                    .unwrap();
+                // A pause leaves the connection idle, so the next message
+                // goes out from this thread and the one after it is queued
+                // (it follows too closely); a message sent a moment later,
+                // before the I/O thread has taken that one, must not
+                // overtake it.
+                match i % 9 {
+                    0 => std::thread::sleep(Duration::from_millis(1)),
+                    2 | 5 => {
+                        let t = Instant::now();
+                        while t.elapsed() < Duration::from_micros(10) {
+                            std::hint::spin_loop();
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            push
+        });
+        for i in 0..N {
+            let m = pull.recv().unwrap();
+            assert_eq!(
+                m.frames()[0][..],
+                i.to_be_bytes(),
+                "{endpoint}: out of order"
+            );
+            assert!(
+                m.frames()[1][..] == body(i)[..],
+                "{endpoint}: message {i} damaged"
+            );
+        }
+        drop(sender.join().unwrap());
+    }
+}
+
 #[test]
 fn async_api_from_a_tokio_runtime() {
     let ctx = Context::new().unwrap();
@@ -743,6 +804,13 @@ fn invalid_options_are_refused_with_reasons() {
                 ..opts()
             },
             "reconnect",
+        ),
+        (
+            SocketOptions {
+                spin: Duration::from_millis(11),
+                ..opts()
+            },
+            "spin",
         ),
     ] {
         let err = Socket::<Dealer>::with_options(&ctx, o).unwrap_err();

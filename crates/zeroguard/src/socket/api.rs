@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::monitor::Monitor;
 use crate::options::SocketOptions;
 use crate::transport;
-use crate::wait::block_on;
+use crate::wait::block_on_spin;
 
 mod sealed {
     pub trait Sealed {}
@@ -296,7 +296,12 @@ impl<K: CanSend> Socket<K> {
             SendOutcome::Done => Ok(()),
             SendOutcome::WouldBlock(msg) => {
                 let deadline = self.core().send_deadline();
-                block_on(self.core().send_async(msg), deadline).unwrap_or(Err(Error::WouldBlock))
+                block_on_spin(
+                    self.core().send_async(msg),
+                    deadline,
+                    Some(self.core().spin()),
+                )
+                .unwrap_or(Err(Error::WouldBlock))
             }
         }
     }
@@ -317,7 +322,8 @@ impl<K: CanRecv> Socket<K> {
             return Ok(m);
         }
         let deadline = self.core().recv_deadline();
-        block_on(self.core().recv_async(), deadline).unwrap_or(Err(Error::WouldBlock))
+        block_on_spin(self.core().recv_async(), deadline, Some(self.core().spin()))
+            .unwrap_or(Err(Error::WouldBlock))
     }
 
     /// Receives a message if one is waiting.
@@ -497,7 +503,8 @@ impl DynSocket {
             SendOutcome::Done => Ok(()),
             SendOutcome::WouldBlock(msg) => {
                 let deadline = core.send_deadline();
-                block_on(core.send_async(msg), deadline).unwrap_or(Err(Error::WouldBlock))
+                block_on_spin(core.send_async(msg), deadline, Some(core.spin()))
+                    .unwrap_or(Err(Error::WouldBlock))
             }
         }
     }
@@ -510,7 +517,8 @@ impl DynSocket {
             return Ok(m);
         }
         let deadline = core.recv_deadline();
-        block_on(core.recv_async(), deadline).unwrap_or(Err(Error::WouldBlock))
+        block_on_spin(core.recv_async(), deadline, Some(core.spin()))
+            .unwrap_or(Err(Error::WouldBlock))
     }
 
     /// Receives, waiting up to `timeout` (`None`: forever), whatever the socket's own timeout.
@@ -518,7 +526,8 @@ impl DynSocket {
         self.check_recv()?;
         let core = &self.handle.core;
         let deadline = timeout.map(|t| Instant::now() + t);
-        block_on(core.recv_async(), deadline).unwrap_or(Err(Error::WouldBlock))
+        block_on_spin(core.recv_async(), deadline, Some(core.spin()))
+            .unwrap_or(Err(Error::WouldBlock))
     }
 
     /// Subscribes (SUB), or sends the subscription upstream (XSUB).

@@ -24,6 +24,7 @@ use crate::monitor::{Monitor, MonitorEvent, MonitorQueue};
 use crate::options::SocketOptions;
 use crate::pipe::{Item, Queue, Signal};
 use crate::subscriptions::Subscriptions;
+use crate::wait::Spin;
 
 pub(crate) mod api;
 pub(crate) mod routing;
@@ -199,6 +200,8 @@ pub(crate) struct SocketCore {
     pub(crate) connections: AtomicUsize,
     pub(crate) handshakes: AtomicUsize,
     pub(crate) per_address: Mutex<HashMap<IpAddr, AddressCount>>,
+    /// How long the last blocking send or receive waited, in nanoseconds.
+    last_wait: AtomicU64,
 }
 
 impl std::fmt::Debug for SocketCore {
@@ -244,6 +247,7 @@ impl SocketCore {
             connections: AtomicUsize::new(0),
             handshakes: AtomicUsize::new(0),
             per_address: Mutex::new(HashMap::new()),
+            last_wait: AtomicU64::new(0),
         });
         ctx.register(&core);
         Ok(core)
@@ -291,6 +295,14 @@ impl SocketCore {
     pub(crate) fn send_deadline(&self) -> Option<std::time::Instant> {
         self.with_options(|o| o.send_timeout)
             .map(|t| std::time::Instant::now() + t)
+    }
+
+    /// How a blocking call on this socket waits before it sleeps.
+    pub(crate) fn spin(&self) -> Spin<'_> {
+        Spin {
+            window: self.with_options(|o| o.spin),
+            last_wait: &self.last_wait,
+        }
     }
 
     /// When a blocking receive started now must give up.
