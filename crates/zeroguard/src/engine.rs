@@ -8,7 +8,7 @@
 //! back on the sender. The peer is attached to the socket, and so takes
 //! part in routing, only after its handshake and authentication succeeded.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
@@ -289,8 +289,15 @@ impl Bypass for Link {
         let Item::Msg(msg) = &item else {
             return Err(item);
         };
+        // Refused, the message is queued and wakes the engine, which opens
+        // the bypass again when it next sleeps: until then senders need not
+        // ask (a streaming sender asks once per engine sleep, not per message).
+        let refuse = |item| {
+            queue.open_bypass(false);
+            Err(item)
+        };
         let Ok(mut guard) = self.wire.try_lock() else {
-            return Err(item);
+            return refuse(item);
         };
         let w = &mut *guard;
         let now = Instant::now();
@@ -301,7 +308,8 @@ impl Bypass for Link {
                 .is_some_and(|t| now.saturating_duration_since(t) < BYPASS_GAP)
             || !queue.is_idle()
         {
-            return Err(item);
+            drop(guard);
+            return refuse(item);
         }
         if w.conn.send(msg, &mut w.wbuf).is_err() {
             // Queued instead, the message meets the same error in the
@@ -399,7 +407,7 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
     let bypass_allowed = may_bypass(core.kind);
     let mut read_room = SMALL_READ;
     let mut attached: Option<Attached> = None;
-    let mut batch: Vec<Item> = Vec::new();
+    let mut batch: VecDeque<Item> = VecDeque::new();
     let mut linger_deadline: Option<Instant> = None;
     let mut handshake_done = false;
     let mut eof = false;
@@ -413,7 +421,7 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         core: core.clone(),
         charged: 0,
     };
-    let mut delivered: Vec<Item> = Vec::new();
+    let mut delivered: VecDeque<Item> = VecDeque::new();
 
     let end: Result<(), String> = 'run: loop {
         // Decode what can be delivered (and what the peer's allowance
@@ -509,7 +517,7 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                             }
                             room_msgs -= 1;
                             room_bytes = room_bytes.saturating_sub(msg.payload_len());
-                            delivered.push(Item::Msg(msg));
+                            delivered.push_back(Item::Msg(msg));
                             if delivered.len() >= DELIVERY_BATCH {
                                 a.inq.push_batch(&mut delivered);
                             }
@@ -731,8 +739,8 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                 if w.conn.buffered_input() == 0 && w.wbuf.is_empty() {
                     w.conn.release_idle_buffers();
                     w.wbuf = BytesMut::new();
-                    delivered = Vec::new();
-                    batch = Vec::new();
+                    delivered = VecDeque::new();
+                    batch = VecDeque::new();
                 }
             }
             _ = stop.changed(), if !stopped => {}

@@ -29,13 +29,17 @@ pub(crate) enum Item {
 }
 
 impl Item {
-    fn size(&self) -> usize {
+    /// Bytes counted against the high-water mark.
+    pub(crate) fn size(&self) -> usize {
         match self {
             Item::Msg(m) => m.payload_len(),
             Item::Subscribe(t) | Item::Cancel(t) => t.len(),
         }
     }
 }
+
+/// What a queued item costs besides its payload, for batch sizes.
+const ITEM_OVERHEAD: usize = 16;
 
 /// Who to wake, and how: one dedicated task, or every waiting thread.
 #[derive(Debug, Clone)]
@@ -194,20 +198,24 @@ impl Queue {
     }
 
     /// Adds a batch under one lock, waking the reader once. The caller
-    /// checked `room`; a closed queue drops the batch.
-    pub(crate) fn push_batch(&self, batch: &mut Vec<Item>) {
+    /// checked `room`; a closed queue drops the batch. Into an empty queue
+    /// the batch moves whole (the two swap storage).
+    pub(crate) fn push_batch(&self, batch: &mut VecDeque<Item>) {
         if batch.is_empty() {
             return;
         }
+        let bytes: usize = batch.iter().map(Item::size).sum();
         let mut inner = self.lock();
         if inner.closed {
             batch.clear();
             return;
         }
         let was_empty = inner.items.is_empty();
-        for item in batch.drain(..) {
-            inner.bytes += item.size();
-            inner.items.push_back(item);
+        inner.bytes += bytes;
+        if was_empty {
+            std::mem::swap(&mut inner.items, batch);
+        } else {
+            inner.items.extend(batch.drain(..));
         }
         drop(inner);
         if was_empty {
@@ -230,17 +238,25 @@ impl Queue {
     }
 
     /// Moves up to `max_bytes` worth of items (at least one) into `out`.
-    pub(crate) fn pop_batch(&self, out: &mut Vec<Item>, max_bytes: usize) {
+    /// When everything queued fits and `out` is empty, the two swap (the
+    /// queue keeps `out`'s storage), so the lock is held for no time at
+    /// all however many small messages move.
+    pub(crate) fn pop_batch(&self, out: &mut VecDeque<Item>, max_bytes: usize) {
         let mut inner = self.lock();
         let was_full = self.full(&inner);
-        let mut taken = 0;
-        while let Some(item) = inner.items.pop_front() {
-            let size = item.size();
-            inner.bytes -= size;
-            taken += size + 16;
-            out.push(item);
-            if taken >= max_bytes {
-                break;
+        if out.is_empty() && inner.bytes + ITEM_OVERHEAD * inner.items.len() <= max_bytes {
+            std::mem::swap(&mut inner.items, out);
+            inner.bytes = 0;
+        } else {
+            let mut taken = 0;
+            while let Some(item) = inner.items.pop_front() {
+                let size = item.size();
+                inner.bytes -= size;
+                taken += size + ITEM_OVERHEAD;
+                out.push_back(item);
+                if taken >= max_bytes {
+                    break;
+                }
             }
         }
         let now_room = was_full && !self.full(&inner);

@@ -47,7 +47,7 @@ pub(crate) struct Peer {
     pub(crate) inq: Arc<Queue>,
     /// Messages taken from `inq` in one batch and not yet received: one
     /// lock per batch, while fair queueing still goes message by message.
-    pub(crate) pending: std::collections::VecDeque<Message>,
+    pub(crate) pending: std::collections::VecDeque<crate::pipe::Item>,
     /// What the peer subscribed to (PUB, XPUB).
     pub(crate) subs: Subscriptions,
     /// The connection is gone; only what is left in `inq` remains to be read.
@@ -63,8 +63,6 @@ pub(crate) struct State {
     pub(crate) peers: Vec<Peer>,
     /// Where each peer is in `peers`: routing by id must not scan them all.
     index: HashMap<PeerId, usize>,
-    /// Reused for batch pops.
-    pub(crate) scratch: Vec<crate::pipe::Item>,
     /// Next peer to try for round-robin sending.
     pub(crate) rr: usize,
     /// Next peer to try for fair-queued receiving.
@@ -263,7 +261,7 @@ impl SocketCore {
         };
         for p in &state.peers {
             q.incoming_messages += p.pending.len();
-            q.incoming_bytes += p.pending.iter().map(Message::payload_len).sum::<usize>();
+            q.incoming_bytes += p.pending.iter().map(crate::pipe::Item::size).sum::<usize>();
             let (m, b) = p.inq.len();
             q.incoming_messages += m;
             q.incoming_bytes += b;

@@ -52,7 +52,7 @@ fn round_robin(state: &mut State, msg: Message) -> std::result::Result<PeerId, M
 /// Bytes taken from one peer's queue at a time by a receiving socket: one
 /// lock per batch rather than per message. A peer's queue may hold this
 /// much beyond its high-water mark.
-const PREFETCH_BYTES: usize = 8 * 1024;
+const PREFETCH_BYTES: usize = 64 * 1024;
 
 /// Takes the next message from the peers in turn, one message per peer
 /// (with the peer's routing id when `with_id`).
@@ -62,14 +62,13 @@ fn fair_queue(state: &mut State, with_id: bool) -> Option<(PeerId, Bytes, Messag
         let idx = (state.fq + i) % n;
         let peer = &mut state.peers[idx];
         if peer.pending.is_empty() {
-            peer.inq.pop_batch(&mut state.scratch, PREFETCH_BYTES);
-            for item in state.scratch.drain(..) {
-                if let Item::Msg(m) = item {
-                    peer.pending.push_back(m);
-                }
-            }
+            peer.inq.pop_batch(&mut peer.pending, PREFETCH_BYTES);
         }
-        if let Some(m) = peer.pending.pop_front() {
+        // Only messages travel towards the application.
+        while let Some(Item::Subscribe(_) | Item::Cancel(_)) = peer.pending.front() {
+            peer.pending.pop_front();
+        }
+        if let Some(Item::Msg(m)) = peer.pending.pop_front() {
             state.fq = idx + 1;
             let routing_id = if with_id {
                 peer.routing_id.clone()
