@@ -76,9 +76,11 @@ pub(crate) fn run(a: PerfArgs) -> Result<(), Failure> {
             let push =
                 Socket::<Push>::with_options(&ctx, options(a.curve, false)?).map_err(fail)?;
             push.connect(&a.endpoint).map_err(Failure::config)?;
+            let payload = vec![0u8; size];
             for _ in 0..count {
-                // A fresh buffer per message, as libzmq's remote_thr does.
-                push.send(Message::from(Bytes::from(vec![0u8; size])))
+                // A fresh message per send, as libzmq's remote_thr does
+                // (small ones share blocks, as libzmq keeps them inline).
+                push.send(Message::copy_from_slice(&payload))
                     .map_err(fail)?;
             }
             drop(push);

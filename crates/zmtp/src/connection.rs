@@ -29,7 +29,9 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use crate::command::{self, encode_error, parse_ping, parse_pong, RawCommand};
 use crate::config::{Config, MechanismConfig};
 use crate::error::{Error, ErrorCategory};
-use crate::frame::{decode_frame, encode_header, FrameLimits, FLAGS_RESERVED, FLAG_COMMAND};
+use crate::frame::{
+    decode_frame, encode_header, FrameBody, FrameLimits, FLAGS_RESERVED, FLAG_COMMAND,
+};
 use crate::greeting::{check_peer_greeting, encode_greeting, MechanismKind, Version, GREETING_LEN};
 use crate::heartbeat::{Heartbeat, HeartbeatAction};
 use crate::mechanism::curve::cipher::{CurveCipher, OVERHEAD as CURVE_OVERHEAD};
@@ -586,14 +588,34 @@ impl Connection {
                 }
                 Phase::Active => {
                     let limits = self.frame_limits();
-                    // CURVE decrypts in the frame's own buffer, which must
-                    // not be shared: only cleartext sessions use the arena.
-                    let decoded = if self.cipher.is_some() {
-                        decode_frame(&mut self.input, &limits)
-                    } else {
-                        crate::frame::decode_frame_in(&mut self.input, &limits, &mut self.arena)
+                    let decoded = match &mut self.cipher {
+                        // A CURVE body is copied once, into the arena, and
+                        // decrypted there.
+                        Some(cipher) => {
+                            let arena = &mut self.arena;
+                            crate::frame::decode_frame_with(
+                                &mut self.input,
+                                &limits,
+                                |more, _, body| {
+                                    if more {
+                                        return Err(Error::malformed(
+                                            b"MESSAGE",
+                                            "MORE set on the frame that carries it",
+                                        ));
+                                    }
+                                    match body {
+                                        FrameBody::Lent(b) => cipher.decrypt_frame_in(b, arena),
+                                        FrameBody::Owned(b) => cipher.decrypt_frame(b),
+                                    }
+                                },
+                            )
+                        }
+                        None => {
+                            crate::frame::decode_frame_in(&mut self.input, &limits, &mut self.arena)
+                                .map(|f| f.map(|f| (f.more, f.command, f.body)))
+                        }
                     };
-                    let frame = match decoded {
+                    let (more, command, body) = match decoded {
                         Ok(Some(frame)) => frame,
                         Ok(None) => return Ok(None),
                         Err(Error::FrameTooLarge {
@@ -604,18 +626,6 @@ impl Connection {
                             });
                         }
                         Err(e) => return Err(e),
-                    };
-                    let (more, command, body) = match &mut self.cipher {
-                        Some(cipher) => {
-                            if frame.more {
-                                return Err(Error::malformed(
-                                    b"MESSAGE",
-                                    "MORE set on the frame that carries it",
-                                ));
-                            }
-                            cipher.decrypt_frame(frame.body)?
-                        }
-                        None => (frame.more, frame.command, frame.body),
                     };
                     let event = if command {
                         if more {

@@ -100,6 +100,45 @@ pub fn decode_frame(buf: &mut BytesMut, limits: &FrameLimits) -> Result<Option<F
     decode(buf, limits, Bytes::copy_from_slice)
 }
 
+/// A frame body as [`decode_frame_with`] hands it over.
+pub(crate) enum FrameBody<'a> {
+    /// Under [`ZERO_COPY_THRESHOLD`]: still in the read buffer.
+    Lent(&'a [u8]),
+    /// Larger: cut from the read buffer without copying.
+    Owned(Bytes),
+}
+
+/// As [`decode_frame`], handing `take` the frame's flags (more, command)
+/// and body: a small body in place, so that whoever takes it copies it
+/// once, where it is going (a CURVE body straight into the arena, where it
+/// is decrypted).
+pub(crate) fn decode_frame_with<T>(
+    buf: &mut BytesMut,
+    limits: &FrameLimits,
+    take: impl FnOnce(bool, bool, FrameBody<'_>) -> Result<T, Error>,
+) -> Result<Option<T>, Error> {
+    let Some((header_len, size)) = parse_header(buf, limits)? else {
+        return Ok(None);
+    };
+    let Some(total) = header_len.checked_add(size) else {
+        return Err(Error::FrameSizeOverflow { size: size as u64 });
+    };
+    if buf.len() < total {
+        return Ok(None);
+    }
+    let flags = buf[0];
+    let (more, command) = (flags & FLAG_MORE != 0, flags & FLAG_COMMAND != 0);
+    buf.advance(header_len);
+    if size < ZERO_COPY_THRESHOLD {
+        let taken = take(more, command, FrameBody::Lent(&buf[..size]));
+        buf.advance(size);
+        taken.map(Some)
+    } else {
+        let body = buf.split_to(size).freeze();
+        take(more, command, FrameBody::Owned(body)).map(Some)
+    }
+}
+
 /// As [`decode_frame`], with small frame bodies copied into `arena`: many
 /// small frames share one allocation instead of one each.
 pub fn decode_frame_in(
@@ -161,7 +200,9 @@ impl Arena {
         Arena::default()
     }
 
-    fn copy(&mut self, body: &[u8]) -> Bytes {
+    /// Copies `body` into the current block (a new one when it is full);
+    /// bodies over 512 bytes get an allocation of their own.
+    pub(crate) fn copy(&mut self, body: &[u8]) -> Bytes {
         if body.len() > ARENA_MAX_FRAME {
             return Bytes::copy_from_slice(body);
         }
@@ -170,6 +211,31 @@ impl Arena {
         }
         self.block.extend_from_slice(body);
         self.block.split().freeze()
+    }
+
+    /// Copies `body` into the arena and lets `change` work on the copy in
+    /// place before it is shared (decryption); if `change` fails, the copy
+    /// is dropped. Bodies over 512 bytes get an allocation of their own.
+    pub(crate) fn copy_then(
+        &mut self,
+        body: &[u8],
+        change: impl FnOnce(&mut [u8]) -> Result<(), Error>,
+    ) -> Result<Bytes, Error> {
+        if body.len() > ARENA_MAX_FRAME {
+            let mut own = BytesMut::from(body);
+            change(&mut own)?;
+            return Ok(own.freeze());
+        }
+        if self.block.capacity() - self.block.len() < body.len() {
+            self.block = BytesMut::with_capacity(ARENA_BLOCK);
+        }
+        let start = self.block.len();
+        self.block.extend_from_slice(body);
+        if let Err(e) = change(&mut self.block[start..]) {
+            self.block.truncate(start);
+            return Err(e);
+        }
+        Ok(self.block.split().freeze())
     }
 
     /// Lets go of the current block (a quiet connection holds none).
@@ -215,6 +281,33 @@ pub fn encode_frame(out: &mut BytesMut, more: bool, command: bool, body: &[u8]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arena_copies_changed_in_place_and_failures_leave_nothing() {
+        let mut arena = Arena::new();
+        let a = arena
+            .copy_then(b"abc", |b| {
+                b.make_ascii_uppercase();
+                Ok(())
+            })
+            .unwrap_or_default();
+        assert_eq!(a, &b"ABC"[..]);
+        let refused = arena.copy_then(b"xyz", |_| Err(Error::CommandWithMore));
+        assert!(refused.is_err());
+        // The refused copy took no room: the next one follows the first.
+        let b = arena.copy_then(b"def", |_| Ok(())).unwrap_or_default();
+        assert_eq!(b, &b"def"[..]);
+        assert_eq!(b.as_ptr(), a.as_ptr().wrapping_add(3));
+        let big = vec![1u8; 600];
+        let c = arena
+            .copy_then(&big, |b| {
+                b[0] = 2;
+                Ok(())
+            })
+            .unwrap_or_default();
+        assert_eq!(c.len(), 600);
+        assert_eq!(c[0], 2);
+    }
 
     const LIMITS: FrameLimits = FrameLimits {
         max_message_frame: 1 << 20,

@@ -1,10 +1,17 @@
 //! The multipart message: an ordered list of `Bytes` frames delivered atomically.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::frame::Arena;
 use crate::metadata::Metadata;
+
+thread_local! {
+    /// Blocks that small frames built on this thread are copied into.
+    static SEND_ARENA: RefCell<Arena> = RefCell::new(Arena::new());
+}
 
 /// A multipart message. Frames are reference-counted, so cloning a message
 /// or fanning it out to many peers copies no payload.
@@ -45,6 +52,13 @@ impl Frames {
             _ => Frames::Many(v),
         }
     }
+}
+
+fn copy_frame(data: &[u8]) -> Bytes {
+    SEND_ARENA
+        .try_with(|arena| arena.borrow_mut().copy(data))
+        // A thread being torn down has no arena left: allocate.
+        .unwrap_or_else(|_| Bytes::copy_from_slice(data))
 }
 
 impl PartialEq for Message {
@@ -89,6 +103,21 @@ impl Message {
             frames,
             metadata: None,
         }
+    }
+
+    /// A one-frame message holding a copy of `data`. Up to 512 bytes are
+    /// copied into a 4 KiB block shared with the next small messages built
+    /// on the same thread, so a stream of small messages allocates once
+    /// per block rather than once per message (a message kept long pins at
+    /// most its block). Larger data gets an allocation of its own.
+    pub fn copy_from_slice(data: &[u8]) -> Message {
+        Message::from(copy_frame(data))
+    }
+
+    /// Appends a copy of `data` as a frame (small frames share blocks, as
+    /// with [`copy_from_slice`](Message::copy_from_slice)).
+    pub fn push_back_copy(&mut self, data: &[u8]) {
+        self.push_back(copy_frame(data));
     }
 
     /// Appends a frame.
@@ -235,5 +264,36 @@ impl<'a> IntoIterator for &'a Message {
     type IntoIter = std::slice::Iter<'a, Bytes>;
     fn into_iter(self) -> Self::IntoIter {
         self.frames().iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_copies_share_a_block_and_large_ones_do_not() {
+        let a = Message::copy_from_slice(b"first");
+        let b = Message::copy_from_slice(b"second");
+        assert_eq!(a.frames()[0], &b"first"[..]);
+        assert_eq!(b.frames()[0], &b"second"[..]);
+        // Cut one after the other from the same block.
+        let end_of_a = a.frames()[0].as_ptr().wrapping_add(5);
+        assert_eq!(b.frames()[0].as_ptr(), end_of_a);
+        let big = vec![7u8; 4000];
+        let c = Message::copy_from_slice(&big);
+        let d = Message::copy_from_slice(&big);
+        assert_eq!(c.frames()[0], big);
+        assert_ne!(
+            d.frames()[0].as_ptr(),
+            c.frames()[0].as_ptr().wrapping_add(4000)
+        );
+        let mut m = Message::copy_from_slice(b"id");
+        m.push_back_copy(b"body");
+        assert_eq!(m.len(), 2);
+        assert_eq!(m.frames()[1], &b"body"[..]);
+        // Dropping the first message of a block leaves the others intact.
+        drop(a);
+        assert_eq!(b.frames()[0], &b"second"[..]);
     }
 }

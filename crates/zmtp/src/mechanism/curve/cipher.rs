@@ -5,12 +5,12 @@
 //! (bit 0 MORE, bit 1 COMMAND, as libzmq encodes them) followed by the frame
 //! body. The outer frame carries neither flag.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::crypto::{append_sealed, SessionBox, TAG_LEN};
 use super::stream::MessageStream;
 use crate::error::Error;
-use crate::frame::encode_header;
+use crate::frame::{encode_header, Arena};
 
 const MESSAGE: &[u8] = b"\x07MESSAGE";
 /// Bytes a MESSAGE adds to the frame body it carries.
@@ -70,12 +70,54 @@ impl CurveCipher {
         append_sealed(out, &[&flags, body], |buf| send.seal(&n.to_be_bytes(), buf));
     }
 
-    /// Opens one MESSAGE frame: (more, command, body).
     /// Opens one MESSAGE frame: (more, command, body). The frame is
     /// decrypted in its own buffer when nothing else shares it (always the
     /// case for frames under the zero-copy threshold), so the body costs
     /// neither an allocation nor a copy.
     pub(crate) fn decrypt_frame(&mut self, frame: Bytes) -> Result<(bool, bool, Bytes), Error> {
+        let (raw, n) = self.check_message(&frame)?;
+        let mut buf = match frame.try_into_mut() {
+            Ok(unique) => unique,
+            Err(shared) => BytesMut::from(&shared[..]),
+        };
+        let (tag, boxed) = buf[16..].split_at_mut(TAG_LEN);
+        if !self.recv.open(&raw, boxed, tag) {
+            return Err(not_opened());
+        }
+        self.peer_nonce = n;
+        // Layout now: MESSAGE (8), nonce (8), tag (16), flags (1), body.
+        let flags = check_flags(buf[32])?;
+        let body = buf.freeze().slice(33..);
+        Ok((flags & 0x01 != 0, flags & 0x02 != 0, body))
+    }
+
+    /// Opens one MESSAGE frame that is still in the read buffer: the box is
+    /// copied once, into `arena`, and opened there (small messages share
+    /// the arena's blocks instead of an allocation each).
+    pub(crate) fn decrypt_frame_in(
+        &mut self,
+        frame: &[u8],
+        arena: &mut Arena,
+    ) -> Result<(bool, bool, Bytes), Error> {
+        let (raw, n) = self.check_message(frame)?;
+        let (tag, boxed) = frame[16..].split_at(TAG_LEN);
+        let recv = &self.recv;
+        let mut plain = arena.copy_then(boxed, |b| {
+            if recv.open(&raw, b, tag) {
+                Ok(())
+            } else {
+                Err(not_opened())
+            }
+        })?;
+        self.peer_nonce = n;
+        let flags = check_flags(plain[0])?;
+        plain.advance(1);
+        Ok((flags & 0x01 != 0, flags & 0x02 != 0, plain))
+    }
+
+    /// Checks a MESSAGE's name, length and nonce (which must grow, against
+    /// replays); returns the nonce as sent and as a number.
+    fn check_message(&self, frame: &[u8]) -> Result<([u8; 8], u64), Error> {
         if frame.len() < OVERHEAD {
             return Err(Error::malformed(b"MESSAGE", "shorter than 33 bytes"));
         }
@@ -93,26 +135,22 @@ impl CurveCipher {
         if n <= self.peer_nonce {
             return Err(Error::NonceNotIncreasing { command: "MESSAGE" });
         }
-        let mut buf = match frame.try_into_mut() {
-            Ok(unique) => unique,
-            Err(shared) => BytesMut::from(&shared[..]),
-        };
-        let (tag, boxed) = buf[16..].split_at_mut(TAG_LEN);
-        if !self.recv.open(&raw, boxed, tag) {
-            return Err(Error::Decryption {
-                what: "a MESSAGE (tampered with, or not from this session)",
-            });
-        }
-        self.peer_nonce = n;
-        // Layout now: MESSAGE (8), nonce (8), tag (16), flags (1), body.
-        let flags = buf[32];
-        if flags & !0x03 != 0 {
-            return Err(Error::malformed(
-                b"MESSAGE",
-                "reserved bits set in the flags byte",
-            ));
-        }
-        let body = buf.freeze().slice(33..);
-        Ok((flags & 0x01 != 0, flags & 0x02 != 0, body))
+        Ok((raw, n))
     }
+}
+
+fn not_opened() -> Error {
+    Error::Decryption {
+        what: "a MESSAGE (tampered with, or not from this session)",
+    }
+}
+
+fn check_flags(flags: u8) -> Result<u8, Error> {
+    if flags & !0x03 != 0 {
+        return Err(Error::malformed(
+            b"MESSAGE",
+            "reserved bits set in the flags byte",
+        ));
+    }
+    Ok(flags)
 }
