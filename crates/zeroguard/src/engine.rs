@@ -15,13 +15,14 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use tokio::io::Interest;
 use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::{watch, Notify};
 use zeroguard_zmtp::{Config, Connection, Error as ProtocolError, Event};
 
 use crate::monitor::MonitorEvent;
+use crate::outgoing::Outgoing;
 use crate::pipe::{Bypass, Item, Queue, Signal};
 use crate::rate::Bucket;
 use crate::security::AuthContext;
@@ -99,6 +100,18 @@ impl Stream {
             Stream::Tcp(s) => s.try_write(buf),
             Stream::Unix(s) => s.try_write(buf),
         }
+    }
+
+    fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_write_vectored(bufs),
+            Stream::Unix(s) => s.try_write_vectored(bufs),
+        }
+    }
+
+    /// Writes what `out` holds, as much as the stream takes now.
+    fn write_out(&self, out: &mut Outgoing) -> io::Result<usize> {
+        out.write_to(|b| self.try_write(b), |s| self.try_write_vectored(s))
     }
 }
 
@@ -264,7 +277,7 @@ fn protocol_config(core: &SocketCore) -> Config {
 /// takes it only with `try_lock`, so it never waits for the engine.
 struct Wire {
     conn: Connection,
-    wbuf: BytesMut,
+    wbuf: Outgoing,
     /// When a message last went round the queue (see [`BYPASS_GAP`]).
     last_bypass: Option<Instant>,
 }
@@ -311,15 +324,13 @@ impl Bypass for Link {
             drop(guard);
             return refuse(item);
         }
-        if w.conn.send(msg, &mut w.wbuf).is_err() {
+        if w.wbuf.encode(&mut w.conn, msg).is_err() {
             // Queued instead, the message meets the same error in the
             // engine, which closes the connection and says why.
             return Err(item);
         }
         w.last_bypass = Some(now);
-        if let Ok(n) = self.stream.try_write(&w.wbuf) {
-            w.wbuf.advance(n);
-        }
+        let _ = self.stream.write_out(&mut w.wbuf);
         if !w.wbuf.is_empty() {
             // The stream is full (or failed): waiting for it, or reporting
             // the failure, is the engine's work.
@@ -397,7 +408,7 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
     let link = Arc::new(Link {
         wire: Mutex::new(Wire {
             conn,
-            wbuf: BytesMut::new(),
+            wbuf: Outgoing::default(),
             last_bypass: None,
         }),
         stream,
@@ -542,8 +553,8 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                         report_failure(&core, &endpoint, &e, handshake_done);
                         // Let the peer read why (an ERROR command), best effort.
                         w.wbuf.clear();
-                        w.conn.poll_transmit(&mut w.wbuf);
-                        let _ = stream.try_write(&w.wbuf);
+                        w.conn.poll_transmit(&mut w.wbuf.buf);
+                        let _ = stream.write_out(&mut w.wbuf);
                         break 'run Err(String::new());
                     }
                 }
@@ -591,7 +602,7 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         let (want_write, wants_input) = {
             let mut guard = link.lock();
             let w = &mut *guard;
-            w.conn.poll_transmit(&mut w.wbuf);
+            w.conn.poll_transmit(&mut w.wbuf.buf);
             if let Some(a) = &attached {
                 while w.wbuf.len() < WRITE_BATCH {
                     batch.clear();
@@ -601,9 +612,9 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                     }
                     for item in batch.drain(..) {
                         let sent = match item {
-                            Item::Msg(m) => w.conn.send(&m, &mut w.wbuf),
-                            Item::Subscribe(t) => w.conn.send_subscribe(&t, &mut w.wbuf),
-                            Item::Cancel(t) => w.conn.send_cancel(&t, &mut w.wbuf),
+                            Item::Msg(m) => w.wbuf.encode(&mut w.conn, &m),
+                            Item::Subscribe(t) => w.conn.send_subscribe(&t, &mut w.wbuf.buf),
+                            Item::Cancel(t) => w.conn.send_cancel(&t, &mut w.wbuf.buf),
                         };
                         if let Err(e) = sent {
                             break 'run Err(e.to_string());
@@ -612,8 +623,8 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                 }
             }
             if !w.wbuf.is_empty() {
-                match stream.try_write(&w.wbuf) {
-                    Ok(n) => w.wbuf.advance(n),
+                match stream.write_out(&mut w.wbuf) {
+                    Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) => break 'run Err(e.to_string()),
                 }
@@ -738,7 +749,7 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                 // seconds): a good moment to give back idle buffers.
                 if w.conn.buffered_input() == 0 && w.wbuf.is_empty() {
                     w.conn.release_idle_buffers();
-                    w.wbuf = BytesMut::new();
+                    w.wbuf.release();
                     delivered = VecDeque::new();
                     batch = VecDeque::new();
                 }

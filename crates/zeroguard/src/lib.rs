@@ -38,6 +38,7 @@ mod engine;
 mod error;
 pub mod monitor;
 pub mod options;
+mod outgoing;
 mod pipe;
 pub mod poller;
 pub mod proxy;

@@ -358,6 +358,36 @@ impl Connection {
         Ok(())
     }
 
+    /// As [`send`](Connection::send), but cleartext frames of
+    /// [`ZERO_COPY_THRESHOLD`](crate::frame::ZERO_COPY_THRESHOLD) bytes and
+    /// more are not copied: what `buf` holds (ending with the frame's
+    /// header) moves to `segments`, followed by the frame itself, for a
+    /// vectored write. Small frames, and every CURVE frame (encrypted
+    /// anyway), are encoded into `buf` as by `send`.
+    pub fn send_segmented(
+        &mut self,
+        msg: &Message,
+        buf: &mut BytesMut,
+        segments: &mut impl Extend<Bytes>,
+    ) -> Result<(), Error> {
+        let large = |f: &Bytes| f.len() >= crate::frame::ZERO_COPY_THRESHOLD;
+        if self.cipher.is_some() || !msg.frames().iter().any(large) {
+            return self.send(msg, buf);
+        }
+        self.check_sendable()?;
+        self.poll_transmit(buf);
+        let last = msg.len() - 1;
+        for (i, frame) in msg.frames().iter().enumerate() {
+            encode_header(buf, i < last, false, frame.len());
+            if large(frame) {
+                segments.extend([buf.split().freeze(), frame.clone()]);
+            } else {
+                buf.put_slice(frame);
+            }
+        }
+        Ok(())
+    }
+
     /// Writes a command of the data phase (PING, PONG, SUBSCRIBE, CANCEL):
     /// framed as a command, or boxed as a MESSAGE with the COMMAND bit in a
     /// CURVE session. `None` writes to our own output queue.

@@ -1,0 +1,152 @@
+//! Bytes encoded for one connection and not yet written.
+//!
+//! Small frames are encoded into one buffer; a large cleartext frame is not
+//! copied at all: the buffer so far (ending with the frame's header) and the
+//! frame's own bytes become segments, and one vectored write sends the
+//! segments and the buffer together.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+
+use bytes::{Buf, Bytes, BytesMut};
+use zeroguard_zmtp::{Connection, Error as ProtocolError, Message};
+
+/// Most buffers handed to one vectored write (Linux takes up to 1024).
+const MAX_SLICES: usize = 64;
+
+/// What a connection has encoded and the stream has not yet taken, in order:
+/// the segments, then the buffer.
+#[derive(Debug, Default)]
+pub(crate) struct Outgoing {
+    segments: VecDeque<Bytes>,
+    segment_bytes: usize,
+    /// Where small frames, headers and commands are encoded.
+    pub(crate) buf: BytesMut,
+}
+
+impl Extend<Bytes> for Outgoing {
+    fn extend<I: IntoIterator<Item = Bytes>>(&mut self, iter: I) {
+        for b in iter {
+            if !b.is_empty() {
+                self.segment_bytes += b.len();
+                self.segments.push_back(b);
+            }
+        }
+    }
+}
+
+impl Outgoing {
+    /// Bytes waiting to be written.
+    pub(crate) fn len(&self) -> usize {
+        self.segment_bytes + self.buf.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.segments.is_empty() && self.buf.is_empty()
+    }
+
+    /// Encodes a message (large cleartext frames by reference).
+    pub(crate) fn encode(
+        &mut self,
+        conn: &mut Connection,
+        msg: &Message,
+    ) -> Result<(), ProtocolError> {
+        let mut buf = std::mem::take(&mut self.buf);
+        let sent = conn.send_segmented(msg, &mut buf, self);
+        self.buf = buf;
+        sent
+    }
+
+    /// Drops everything not yet written.
+    pub(crate) fn clear(&mut self) {
+        self.segments.clear();
+        self.segment_bytes = 0;
+        self.buf.clear();
+    }
+
+    /// Gives back the buffer's memory (nothing may be waiting).
+    pub(crate) fn release(&mut self) {
+        if self.is_empty() {
+            self.segments = VecDeque::new();
+            self.buf = BytesMut::new();
+        }
+    }
+
+    /// Writes as much as the stream takes with one system call.
+    pub(crate) fn write_to(
+        &mut self,
+        write: impl FnOnce(&[u8]) -> io::Result<usize>,
+        write_vectored: impl FnOnce(&[IoSlice<'_>]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        if self.segments.is_empty() {
+            let n = write(&self.buf)?;
+            self.buf.advance(n);
+            return Ok(n);
+        }
+        let mut slices = Vec::with_capacity(MAX_SLICES.min(self.segments.len() + 1));
+        slices.extend(
+            self.segments
+                .iter()
+                .take(MAX_SLICES - 1)
+                .map(|s| IoSlice::new(s)),
+        );
+        if slices.len() == self.segments.len() && !self.buf.is_empty() {
+            slices.push(IoSlice::new(&self.buf));
+        }
+        let written = write_vectored(&slices)?;
+        drop(slices);
+        let mut n = written;
+        while n > 0 {
+            match self.segments.front_mut() {
+                Some(front) if n >= front.len() => {
+                    n -= front.len();
+                    self.segment_bytes -= front.len();
+                    self.segments.pop_front();
+                }
+                Some(front) => {
+                    front.advance(n);
+                    self.segment_bytes -= n;
+                    n = 0;
+                }
+                None => {
+                    self.buf.advance(n);
+                    n = 0;
+                }
+            }
+        }
+        Ok(written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_vectored_writes_resume_where_they_stopped() {
+        let mut out = Outgoing::default();
+        out.buf.extend_from_slice(b"head");
+        let tail = out.buf.split().freeze();
+        out.extend([tail, Bytes::from_static(b"0123456789")]);
+        out.buf.extend_from_slice(b"end");
+        assert_eq!(out.len(), 17);
+        // The stream takes 3 bytes at a time.
+        let wire = std::cell::RefCell::new(Vec::new());
+        let take3 = |bytes: &mut dyn Iterator<Item = u8>| -> io::Result<usize> {
+            let mut wire = wire.borrow_mut();
+            let before = wire.len();
+            wire.extend(bytes.take(3));
+            Ok(wire.len() - before)
+        };
+        while !out.is_empty() {
+            let taken = out.write_to(
+                |b| take3(&mut b.iter().copied()),
+                |s| take3(&mut s.iter().flat_map(|s| s.iter().copied())),
+            );
+            assert!(matches!(taken, Ok(1..=3)));
+        }
+        let wire = wire.into_inner();
+        assert_eq!(wire, b"head0123456789end");
+        assert_eq!(out.len(), 0);
+    }
+}
