@@ -83,18 +83,17 @@ impl Outgoing {
             self.buf.advance(n);
             return Ok(n);
         }
-        let mut slices = Vec::with_capacity(MAX_SLICES.min(self.segments.len() + 1));
-        slices.extend(
-            self.segments
-                .iter()
-                .take(MAX_SLICES - 1)
-                .map(|s| IoSlice::new(s)),
-        );
-        if slices.len() == self.segments.len() && !self.buf.is_empty() {
-            slices.push(IoSlice::new(&self.buf));
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        let mut used = 0;
+        for (slot, segment) in slices.iter_mut().zip(&self.segments) {
+            *slot = IoSlice::new(segment);
+            used += 1;
         }
-        let written = write_vectored(&slices)?;
-        drop(slices);
+        if used == self.segments.len() && used < MAX_SLICES && !self.buf.is_empty() {
+            slices[used] = IoSlice::new(&self.buf);
+            used += 1;
+        }
+        let written = write_vectored(&slices[..used])?;
         let mut n = written;
         while n > 0 {
             match self.segments.front_mut() {
