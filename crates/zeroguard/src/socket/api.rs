@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::monitor::Monitor;
 use crate::options::SocketOptions;
 use crate::transport;
-use crate::wait::block_on_spin;
+use crate::wait::{block_on, block_on_spin};
 
 mod sealed {
     pub trait Sealed {}
@@ -296,12 +296,9 @@ impl<K: CanSend> Socket<K> {
             SendOutcome::Done => Ok(()),
             SendOutcome::WouldBlock(msg) => {
                 let deadline = self.core().send_deadline();
-                block_on_spin(
-                    self.core().send_async(msg),
-                    deadline,
-                    Some(self.core().spin()),
-                )
-                .unwrap_or(Err(Error::WouldBlock))
+                // A send waits for its own I/O thread to drain the queue:
+                // checking meanwhile would take that thread's CPU.
+                block_on(self.core().send_async(msg), deadline).unwrap_or(Err(Error::WouldBlock))
             }
         }
     }
@@ -503,8 +500,7 @@ impl DynSocket {
             SendOutcome::Done => Ok(()),
             SendOutcome::WouldBlock(msg) => {
                 let deadline = core.send_deadline();
-                block_on_spin(core.send_async(msg), deadline, Some(core.spin()))
-                    .unwrap_or(Err(Error::WouldBlock))
+                block_on(core.send_async(msg), deadline).unwrap_or(Err(Error::WouldBlock))
             }
         }
     }
