@@ -112,12 +112,14 @@ pub struct SocketOptions {
     pub allow_plaintext: bool,
     /// Extra properties announced in the handshake (names start with `X-`).
     pub metadata: Metadata,
-    /// How long a blocking send or receive keeps checking (yielding the CPU
-    /// to any thread that wants it) before it puts its thread to sleep.
-    /// A sleeping thread wakes tens of microseconds late, which dominates
+    /// How long a blocking receive keeps checking (yielding the CPU to any
+    /// thread that wants it) before it puts its thread to sleep. A sleeping
+    /// thread wakes tens of microseconds late, which dominates
     /// request/reply latency; checking happens only while this socket's
     /// waits are that short, so a thread that waits long sleeps at once.
-    /// Zero always sleeps at once (least CPU). At most 10 ms.
+    /// Zero always sleeps at once (least CPU). At most 10 ms. (A blocked
+    /// send never checks: it waits for its own I/O thread, whose CPU the
+    /// checking would take.)
     pub spin: Duration,
 }
 

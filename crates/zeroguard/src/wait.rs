@@ -7,10 +7,10 @@
 //!
 //! A thread put to sleep is woken tens of microseconds after what it waits
 //! for happens (on virtual machines often more): longer than a whole
-//! request and reply over loopback. So a blocking send or receive first
-//! keeps checking for a short while, yielding the CPU to any thread that
-//! wants it, when the previous wait on the same socket was that short; a
-//! thread whose waits are long (an idle server) sleeps at once.
+//! request and reply over loopback. So a blocking receive first keeps
+//! checking for a short while, yielding the CPU to any thread that wants
+//! it, when the previous wait on the same socket was that short; a thread
+//! whose waits are long (an idle server) sleeps at once.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
