@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use tokio::sync::futures::Notified;
 
 use crate::socket::api::{core_of, Kind, Socket};
 use crate::socket::SocketCore;
-use crate::wait::block_on;
+use crate::wait::{block_on_spin, Spin};
 
 /// What to wait for on a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +55,8 @@ pub struct Ready {
 #[derive(Debug, Default)]
 pub struct Poller {
     items: Vec<(Arc<SocketCore>, Interest)>,
+    /// How long the last `poll` waited, in nanoseconds.
+    last_wait: AtomicU64,
 }
 
 /// Completes when any of the registered notifications fires.
@@ -108,9 +111,24 @@ impl Poller {
 
     /// Waits until at least one socket is ready, or `timeout` passes (`None`: forever).
     /// Returns the ready sockets; empty on timeout.
+    ///
+    /// Like a blocking receive, it keeps checking briefly before it sleeps
+    /// while its waits are short: for the longest `spin` among the sockets
+    /// it waits to read from.
     pub fn poll(&self, timeout: Option<Duration>) -> Vec<Ready> {
         let deadline = timeout.map(|t| Instant::now() + t);
-        block_on(self.wait(), deadline).unwrap_or_default()
+        let window = self
+            .items
+            .iter()
+            .filter(|(_, interest)| interest.readable)
+            .map(|(core, _)| core.spin().window)
+            .max()
+            .unwrap_or_default();
+        let spin = Spin {
+            window,
+            last_wait: &self.last_wait,
+        };
+        block_on_spin(self.wait(), deadline, Some(spin)).unwrap_or_default()
     }
 
     /// Async form of [`poll`](Poller::poll), without timeout.
