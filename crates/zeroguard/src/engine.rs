@@ -343,10 +343,11 @@ impl Bypass for Link {
 
 /// Whether a socket's messages may go round the queue: those that send each
 /// message to one peer. A publisher writing to each of its subscribers from
-/// the application's thread would make that thread do every peer's I/O.
+/// the application's thread would make that thread do every peer's I/O
+/// (XSUB sends its data messages to every publisher alike).
 fn may_bypass(kind: zeroguard_zmtp::SocketType) -> bool {
     use zeroguard_zmtp::SocketType as T;
-    !matches!(kind, T::Pub | T::XPub)
+    !matches!(kind, T::Pub | T::XPub | T::XSub)
 }
 
 /// Asks the socket's authenticator about a peer (on a blocking thread if the
