@@ -92,6 +92,10 @@ pub(crate) struct Limits {
     /// Heartbeat interval in milliseconds (0 turns heartbeats off).
     #[arg(long, value_name = "MS")]
     pub(crate) heartbeat: Option<u64>,
+    /// How long a waiting receive keeps checking before it sleeps, in
+    /// microseconds (0: sleep at once, least CPU; at most 10000).
+    #[arg(long, value_name = "US")]
+    pub(crate) spin: Option<u64>,
 }
 
 /// Security options.

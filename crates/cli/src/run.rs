@@ -235,6 +235,9 @@ fn options(limits: &Limits, security_args: &SecurityArgs) -> Result<SocketOption
         o.heartbeat.interval = (v > 0).then(|| Duration::from_millis(v));
         o.heartbeat.timeout = Duration::from_millis(v.saturating_mul(3).max(1));
     }
+    if let Some(v) = limits.spin {
+        o.spin = Duration::from_micros(v);
+    }
     o.allow_plaintext = security_args.allow_plaintext;
     Ok(o)
 }

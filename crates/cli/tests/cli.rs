@@ -225,6 +225,14 @@ fn bad_arguments_exit_1_with_one_clear_line() {
             "--repeat",
             "many",
         ],
+        vec![
+            "recv",
+            "pull",
+            "--bind",
+            "tcp://127.0.0.1:0",
+            "--spin",
+            "20000",
+        ],
     ] {
         let out = bin().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}");
@@ -314,6 +322,8 @@ fn proxy_forwards_push_to_pull() {
         &format!("pull={front}"),
         "--backend",
         &format!("push={back}"),
+        "--spin",
+        "0",
     ]));
     let recv = Running::spawn(bin().args([
         "recv",
