@@ -154,29 +154,17 @@ fn decode(
     limits: &FrameLimits,
     copy_small: impl FnOnce(&[u8]) -> Bytes,
 ) -> Result<Option<Frame>, Error> {
-    let Some((header_len, size)) = parse_header(buf, limits)? else {
-        return Ok(None);
-    };
-    let Some(total) = header_len.checked_add(size) else {
-        return Err(Error::FrameSizeOverflow { size: size as u64 });
-    };
-    if buf.len() < total {
-        return Ok(None);
-    }
-    let flags = buf[0];
-    buf.advance(header_len);
-    let body = if size < ZERO_COPY_THRESHOLD {
-        let body = copy_small(&buf[..size]);
-        buf.advance(size);
-        body
-    } else {
-        buf.split_to(size).freeze()
-    };
-    Ok(Some(Frame {
-        more: flags & FLAG_MORE != 0,
-        command: flags & FLAG_COMMAND != 0,
-        body,
-    }))
+    decode_frame_with(buf, limits, |more, command, body| {
+        let body = match body {
+            FrameBody::Lent(b) => copy_small(b),
+            FrameBody::Owned(b) => b,
+        };
+        Ok(Frame {
+            more,
+            command,
+            body,
+        })
+    })
 }
 
 /// Bytes of one arena block.
