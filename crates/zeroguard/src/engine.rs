@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::BufMut;
 use tokio::io::Interest;
 use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::{watch, Notify};
@@ -88,10 +88,10 @@ impl Stream {
         }
     }
 
-    fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+    fn try_read_buf(&self, mut buf: &mut dyn BufMut) -> io::Result<usize> {
         match self {
-            Stream::Tcp(s) => s.try_read_buf(buf),
-            Stream::Unix(s) => s.try_read_buf(buf),
+            Stream::Tcp(s) => s.try_read_buf(&mut buf),
+            Stream::Unix(s) => s.try_read_buf(&mut buf),
         }
     }
 
@@ -703,10 +703,11 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                 let now = Instant::now();
                 let mut total = 0;
                 loop {
-                    let read = link
-                        .lock()
-                        .conn
-                        .read_input(now, read_room, |buf| stream.try_read_buf(buf));
+                    let (read, more) = {
+                        let mut w = link.lock();
+                        let read = w.conn.read_input(now, read_room, |buf| stream.try_read_buf(buf));
+                        (read, w.conn.wants_input())
+                    };
                     match read {
                         Ok(0) => { eof = true; break; }
                         Ok(n) => {
@@ -719,6 +720,11 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                                 read_room = (read_room / 2).max(SMALL_READ);
                             }
                             total += n;
+                            if !more {
+                                // A large frame is complete, or much input
+                                // waits: decode before reading on.
+                                break;
+                            }
                             if total >= 4 * READ_CHUNK {
                                 // More is waiting: this peer could keep a
                                 // thread busy as long as it sends. Let the

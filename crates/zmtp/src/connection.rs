@@ -22,10 +22,12 @@
 //! flushed (an ERROR command telling the peer why), after which the
 //! transport should be closed.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use crate::body::{BodyPool, LargeBody, BODY_MAX, BODY_MIN, LEAD_READ};
 use crate::command::{self, encode_error, parse_ping, parse_pong, RawCommand};
 use crate::config::{Config, MechanismConfig};
 use crate::error::{Error, ErrorCategory};
@@ -116,6 +118,14 @@ pub struct Connection {
     cipher: Option<CurveCipher>,
     /// Scratch space for command bodies before they are framed or boxed.
     scratch: BytesMut,
+    /// A large message frame being read into a buffer of its own; input
+    /// is empty while it is incomplete, so it is the next frame decoded.
+    body: Option<LargeBody>,
+    /// Buffers of large bodies the application has dropped, for reuse.
+    pool: Arc<BodyPool>,
+    /// The last frame was a large body: the next read brings its successor's
+    /// header and not much more.
+    lead: bool,
 }
 
 impl Connection {
@@ -162,6 +172,9 @@ impl Connection {
             arena: crate::frame::Arena::new(),
             cipher: None,
             scratch: BytesMut::new(),
+            body: None,
+            pool: Arc::default(),
+            lead: false,
         })
     }
 
@@ -180,30 +193,74 @@ impl Connection {
             return;
         }
         self.heartbeat.on_input();
-        self.input.extend_from_slice(data);
+        let taken = match &mut self.body {
+            Some(body) => body.fill_from(data),
+            None => 0,
+        };
+        self.input.extend_from_slice(&data[taken..]);
     }
 
     /// Reads straight into the connection's input buffer, saving the copy
-    /// [`handle_input`](Connection::handle_input) makes: `read` gets the
-    /// buffer with at least `room` bytes of spare capacity, must only append
-    /// to it (as tokio's `try_read_buf` does), and returns how many bytes it
+    /// [`handle_input`](Connection::handle_input) makes: `read` gets a
+    /// buffer with room for up to `room` bytes (less while the rest of a
+    /// large frame is read into a buffer of its own), must only append to it
+    /// (as tokio's `try_read_buf` does), and returns how many bytes it
     /// appended. Input after a failure is read and discarded.
     pub fn read_input<E>(
         &mut self,
         now: Instant,
         room: usize,
-        read: impl FnOnce(&mut BytesMut) -> Result<usize, E>,
+        read: impl FnOnce(&mut dyn BufMut) -> Result<usize, E>,
     ) -> Result<usize, E> {
         self.now = now;
         if self.error.is_some() {
             return read(&mut BytesMut::with_capacity(room));
         }
-        self.input.reserve(room);
-        let n = read(&mut self.input)?;
+        if self.body.is_none() {
+            self.start_large_body();
+        }
+        let n = match &mut self.body {
+            Some(body) if body.missing() > 0 => body.read_into(read)?,
+            _ => {
+                let room = if std::mem::take(&mut self.lead) {
+                    room.min(LEAD_READ)
+                } else {
+                    room
+                };
+                self.input.reserve(room);
+                read(&mut (&mut self.input).limit(room))?
+            }
+        };
         if n > 0 {
             self.heartbeat.on_input();
         }
         Ok(n)
+    }
+
+    /// When the input holds the start of a large message frame (and
+    /// nothing after it), moves it to a buffer of its own, into which the
+    /// rest of the body is then read.
+    fn start_large_body(&mut self) {
+        if !matches!(self.phase, Phase::Active) || self.cipher.is_some() {
+            return;
+        }
+        let Ok(Some((header_len, size))) =
+            crate::frame::parse_header(&self.input, &self.frame_limits())
+        else {
+            return;
+        };
+        let flags = self.input[0];
+        if flags & FLAG_COMMAND != 0
+            || !(BODY_MIN..=BODY_MAX).contains(&size)
+            || self.input.len() >= header_len + size
+        {
+            return;
+        }
+        let more = flags & crate::frame::FLAG_MORE != 0;
+        if let Some(body) = LargeBody::start(&self.pool, more, size, &self.input[header_len..]) {
+            self.input.clear();
+            self.body = Some(body);
+        }
     }
 
     /// Gives back the capacity of buffers that hold nothing, so that an
@@ -219,6 +276,7 @@ impl Connection {
         if self.scratch.capacity() > 0 {
             self.scratch = BytesMut::new();
         }
+        self.pool.release();
         if self.partial.is_empty() && self.partial.capacity() > 0 {
             self.partial = Vec::new();
         }
@@ -236,6 +294,7 @@ impl Connection {
     pub fn retained_input(&self) -> usize {
         self.input
             .len()
+            .saturating_add(self.body.as_ref().map_or(0, LargeBody::held))
             .saturating_add(usize::try_from(self.partial_len).unwrap_or(usize::MAX))
     }
 
@@ -254,7 +313,11 @@ impl Connection {
         if self.error.is_some() || self.awaiting_decision {
             return false;
         }
-        self.input.len() < INPUT_HIGH_WATER || self.needs_more_for_current_frame()
+        match &self.body {
+            // A complete body is decoded before anything more is read.
+            Some(body) => body.missing() > 0,
+            None => self.input.len() < INPUT_HIGH_WATER || self.needs_more_for_current_frame(),
+        }
     }
 
     fn needs_more_for_current_frame(&self) -> bool {
@@ -536,6 +599,7 @@ impl Connection {
         self.phase = Phase::Failed;
         self.awaiting_decision = false;
         self.input = BytesMut::new();
+        self.body = None;
         self.partial = Vec::new();
         self.partial_len = 0;
         self.queued = None;
@@ -617,6 +681,18 @@ impl Connection {
                     }
                 }
                 Phase::Active => {
+                    if self.body.as_ref().is_some_and(|b| b.missing() == 0) {
+                        if let Some(body) = self.body.take() {
+                            self.lead = true;
+                            let more = body.more;
+                            if let Some(event) =
+                                self.on_message_frame(more, body.finish(&self.pool))?
+                            {
+                                return Ok(Some(event));
+                            }
+                            continue;
+                        }
+                    }
                     let limits = self.frame_limits();
                     let decoded = match &mut self.cipher {
                         // A CURVE body is copied once, into the arena, and

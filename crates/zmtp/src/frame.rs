@@ -50,7 +50,10 @@ pub struct FrameLimits {
 }
 
 /// Frame header length and body size once the header is complete.
-fn parse_header(buf: &[u8], limits: &FrameLimits) -> Result<Option<(usize, usize)>, Error> {
+pub(crate) fn parse_header(
+    buf: &[u8],
+    limits: &FrameLimits,
+) -> Result<Option<(usize, usize)>, Error> {
     let Some(&flags) = buf.first() else {
         return Ok(None);
     };

@@ -1,0 +1,230 @@
+//! Large frame bodies read straight into buffers the connection recycles.
+//!
+//! A 64 KiB message read into the ordinary input buffer costs a fresh
+//! allocation per message (the buffer is shared with the frames cut from
+//! it, so it cannot be reused), and the allocator hands that memory back to
+//! the kernel whenever the application drains its queue: the next messages
+//! then pay a page fault for every 4 KiB they touch. Here, once the header
+//! of a large frame has arrived, the rest of its body is read into a buffer
+//! of its own; when the application drops the message, the buffer returns
+//! to its connection's pool and carries the next one, its pages already
+//! mapped.
+//!
+//! A peer's declaration alone never allocates: a buffer is either taken
+//! from the pool (memory the connection already holds because earlier
+//! messages needed it) or allocated once at least half the body has
+//! arrived, no more than the ordinary buffer would have grown to.
+
+use std::sync::{Arc, Mutex, Weak};
+
+use bytes::{BufMut, Bytes};
+
+/// Bodies from this size on are read into buffers of their own.
+pub(crate) const BODY_MIN: usize = 32 * 1024;
+/// Larger bodies stay in the ordinary input buffer: a recycled buffer is
+/// held for as long as the connection is busy.
+pub(crate) const BODY_MAX: usize = 1024 * 1024;
+/// How many spare buffers a connection keeps.
+const POOL_BUFFERS: usize = 8;
+/// After a large body, the next read into the input buffer stops here: it
+/// should bring the next header and little of its body, which would
+/// otherwise be copied from the input buffer into the body's own.
+pub(crate) const LEAD_READ: usize = 8 * 1024;
+
+/// Spare body buffers of one connection. Messages hold it weakly, so a
+/// message that outlives its connection frees its buffer.
+#[derive(Debug, Default)]
+pub(crate) struct BodyPool {
+    spare: Mutex<Vec<Vec<u8>>>,
+}
+
+impl BodyPool {
+    /// A buffer with room for `size` bytes from the pool, if one is spare.
+    pub(crate) fn take(&self, size: usize) -> Option<Vec<u8>> {
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        let i = spare.iter().position(|b| b.capacity() >= size)?;
+        Some(spare.swap_remove(i))
+    }
+
+    fn give_back(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.len() < POOL_BUFFERS {
+            spare.push(buffer);
+        }
+    }
+
+    /// Frees the spare buffers (a quiet connection holds none).
+    pub(crate) fn release(&self) {
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        *spare = Vec::new();
+    }
+
+    /// Bytes held by spare buffers.
+    #[cfg(test)]
+    fn spare_bytes(&self) -> usize {
+        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        spare.iter().map(Vec::capacity).sum()
+    }
+}
+
+/// A buffer that goes back to its pool when the last message sharing it is
+/// dropped.
+struct Recycled {
+    data: Vec<u8>,
+    pool: Weak<BodyPool>,
+}
+
+impl AsRef<[u8]> for Recycled {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Drop for Recycled {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.upgrade() {
+            pool.give_back(std::mem::take(&mut self.data));
+        }
+    }
+}
+
+/// A message frame whose body is being read into its own buffer.
+#[derive(Debug)]
+pub(crate) struct LargeBody {
+    /// The frame's MORE flag.
+    pub(crate) more: bool,
+    size: usize,
+    data: Vec<u8>,
+}
+
+impl LargeBody {
+    /// Starts a body of `size` bytes with the `start` already received, in
+    /// a buffer from `pool` or, when none is spare, a new one if `start` is
+    /// at least half the body (otherwise `None`: keep buffering as usual).
+    pub(crate) fn start(
+        pool: &BodyPool,
+        more: bool,
+        size: usize,
+        start: &[u8],
+    ) -> Option<LargeBody> {
+        debug_assert!(start.len() < size);
+        let mut data = match pool.take(size) {
+            Some(data) => data,
+            None if start.len() >= size / 2 => Vec::with_capacity(size),
+            None => return None,
+        };
+        data.extend_from_slice(start);
+        Some(LargeBody { more, size, data })
+    }
+
+    /// Bytes still to come.
+    pub(crate) fn missing(&self) -> usize {
+        self.size - self.data.len()
+    }
+
+    /// Memory the body holds.
+    pub(crate) fn held(&self) -> usize {
+        self.data.capacity()
+    }
+
+    /// Hands the unfilled part of the body (and no more) to `read`.
+    pub(crate) fn read_into<E>(
+        &mut self,
+        read: impl FnOnce(&mut dyn BufMut) -> Result<usize, E>,
+    ) -> Result<usize, E> {
+        let missing = self.missing();
+        let mut room = (&mut self.data).limit(missing);
+        read(&mut room)
+    }
+
+    /// Appends what the body still misses from `data`; returns how much.
+    pub(crate) fn fill_from(&mut self, data: &[u8]) -> usize {
+        let n = self.missing().min(data.len());
+        self.data.extend_from_slice(&data[..n]);
+        n
+    }
+
+    /// The complete body, which returns its buffer to `pool` when dropped.
+    pub(crate) fn finish(self, pool: &Arc<BodyPool>) -> Bytes {
+        debug_assert_eq!(self.missing(), 0);
+        Bytes::from_owner(Recycled {
+            data: self.data,
+            pool: Arc::downgrade(pool),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fill(body: &mut LargeBody, byte: u8) {
+        let n = body
+            .read_into(|b| {
+                let n = b.remaining_mut();
+                b.put_bytes(byte, n);
+                Ok::<_, ()>(n)
+            })
+            .unwrap();
+        assert!(n > 0);
+    }
+
+    #[test]
+    fn a_dropped_body_carries_the_next_one() {
+        let pool = Arc::new(BodyPool::default());
+        let mut first = LargeBody::start(&pool, false, 40_000, &[1; 30_000]).unwrap();
+        fill(&mut first, 2);
+        let first = first.finish(&pool);
+        assert_eq!(first.len(), 40_000);
+        assert_eq!(&first[29_999..30_001], &[1, 2]);
+        let address = first.as_ptr();
+        assert_eq!(pool.spare_bytes(), 0);
+        drop(first);
+        assert!(pool.spare_bytes() >= 40_000);
+        // From the pool, a body starts with its header alone.
+        let second = LargeBody::start(&pool, true, 40_000, &[]).unwrap();
+        assert_eq!(second.data.as_ptr(), address);
+        assert_eq!(second.missing(), 40_000);
+    }
+
+    #[test]
+    fn a_declaration_alone_allocates_nothing() {
+        let pool = Arc::new(BodyPool::default());
+        assert!(LargeBody::start(&pool, false, 1 << 20, &[0; 100]).is_none());
+        assert!(LargeBody::start(&pool, false, 1 << 20, &[0; (1 << 19) - 1]).is_none());
+        assert!(LargeBody::start(&pool, false, 1 << 20, &[0; 1 << 19]).is_some());
+    }
+
+    #[test]
+    fn reads_stop_at_the_end_of_the_body() {
+        let pool = Arc::new(BodyPool::default());
+        let mut body = LargeBody::start(&pool, false, 50_000, &[0; 25_000]).unwrap();
+        fill(&mut body, 7);
+        assert_eq!(body.missing(), 0);
+        let n = body.read_into(|b| Ok::<_, ()>(b.remaining_mut())).unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn the_pool_keeps_a_few_buffers_and_none_once_released() {
+        let pool = Arc::new(BodyPool::default());
+        let bodies: Vec<Bytes> = (0..POOL_BUFFERS + 3)
+            .map(|_| {
+                let mut b = LargeBody::start(&pool, false, 40_000, &[0; 20_000]).unwrap();
+                fill(&mut b, 1);
+                b.finish(&pool)
+            })
+            .collect();
+        drop(bodies);
+        assert_eq!(pool.spare.lock().unwrap().len(), POOL_BUFFERS);
+        pool.release();
+        assert_eq!(pool.spare_bytes(), 0);
+        // A message that outlives its connection frees its own buffer.
+        let mut b = LargeBody::start(&pool, false, 40_000, &[0; 20_000]).unwrap();
+        fill(&mut b, 1);
+        let kept = b.finish(&pool);
+        drop(pool);
+        drop(kept);
+    }
+}
