@@ -26,6 +26,10 @@ pub(crate) const BODY_MIN: usize = 32 * 1024;
 pub(crate) const BODY_MAX: usize = 1024 * 1024;
 /// How many spare buffers a connection keeps.
 const POOL_BUFFERS: usize = 8;
+/// How much spare memory a connection keeps at most, whatever sizes its
+/// peer sends: one buffer of the largest body, or eight of 128 KiB. A busy
+/// connection holds this beyond its queued messages, a quiet one nothing.
+const POOL_BYTES: usize = BODY_MAX;
 /// After a large body, the next read into the input buffer stops here: it
 /// should bring the next header and little of its body, which would
 /// otherwise be copied from the input buffer into the body's own.
@@ -40,16 +44,23 @@ pub(crate) struct BodyPool {
 
 impl BodyPool {
     /// A buffer with room for `size` bytes from the pool, if one is spare.
+    /// The smallest that fits, so a large spare buffer is not spent on a
+    /// small body (its unused part would be memory no queue limit counts).
     pub(crate) fn take(&self, size: usize) -> Option<Vec<u8>> {
         let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
-        let i = spare.iter().position(|b| b.capacity() >= size)?;
+        let (i, _) = spare
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.capacity() >= size)
+            .min_by_key(|(_, b)| b.capacity())?;
         Some(spare.swap_remove(i))
     }
 
     fn give_back(&self, mut buffer: Vec<u8>) {
         buffer.clear();
         let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
-        if spare.len() < POOL_BUFFERS {
+        let held: usize = spare.iter().map(Vec::capacity).sum();
+        if spare.len() < POOL_BUFFERS && held + buffer.capacity() <= POOL_BYTES {
             spare.push(buffer);
         }
     }
@@ -207,6 +218,41 @@ mod tests {
     }
 
     #[test]
+    fn spare_body_buffers_never_exceed_a_megabyte_per_connection() {
+        let pool = Arc::new(BodyPool::default());
+        for size in [BODY_MAX, BODY_MAX / 2, 200_000, BODY_MIN] {
+            let bodies: Vec<Bytes> = (0..POOL_BUFFERS + 2)
+                .map(|_| {
+                    let mut b = LargeBody::start(&pool, false, size, &vec![0; size / 2]).unwrap();
+                    fill(&mut b, 1);
+                    b.finish(&pool)
+                })
+                .collect();
+            drop(bodies);
+            assert!(pool.spare_bytes() <= POOL_BYTES, "{size}");
+            assert!(pool.spare_bytes() > 0, "{size}");
+        }
+    }
+
+    #[test]
+    fn a_small_body_takes_the_smallest_spare_buffer_that_fits() {
+        let pool = Arc::new(BodyPool::default());
+        let made: Vec<Bytes> = [600_000, 40_000, 100_000]
+            .into_iter()
+            .map(|size| {
+                let mut b = LargeBody::start(&pool, false, size, &vec![0; size / 2]).unwrap();
+                fill(&mut b, 1);
+                b.finish(&pool)
+            })
+            .collect();
+        drop(made);
+        let body = LargeBody::start(&pool, false, 50_000, &[]).unwrap();
+        assert!(body.held() >= 100_000 && body.held() < 600_000);
+        let body = LargeBody::start(&pool, false, 35_000, &[]).unwrap();
+        assert!(body.held() < 100_000);
+    }
+
+    #[test]
     fn the_pool_keeps_a_few_buffers_and_none_once_released() {
         let pool = Arc::new(BodyPool::default());
         let bodies: Vec<Bytes> = (0..POOL_BUFFERS + 3)
@@ -218,6 +264,7 @@ mod tests {
             .collect();
         drop(bodies);
         assert_eq!(pool.spare.lock().unwrap().len(), POOL_BUFFERS);
+        assert!(pool.spare_bytes() <= POOL_BYTES);
         pool.release();
         assert_eq!(pool.spare_bytes(), 0);
         // A message that outlives its connection frees its own buffer.
