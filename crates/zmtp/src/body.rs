@@ -181,6 +181,13 @@ mod tests {
         assert!(n > 0);
     }
 
+    /// A complete body of `size` bytes, half of which came with its header.
+    fn complete(pool: &Arc<BodyPool>, size: usize) -> Bytes {
+        let mut b = LargeBody::start(pool, false, size, &vec![0; size / 2]).unwrap();
+        fill(&mut b, 1);
+        b.finish(pool)
+    }
+
     #[test]
     fn a_dropped_body_carries_the_next_one() {
         let pool = Arc::new(BodyPool::default());
@@ -222,11 +229,7 @@ mod tests {
         let pool = Arc::new(BodyPool::default());
         for size in [BODY_MAX, BODY_MAX / 2, 200_000, BODY_MIN] {
             let bodies: Vec<Bytes> = (0..POOL_BUFFERS + 2)
-                .map(|_| {
-                    let mut b = LargeBody::start(&pool, false, size, &vec![0; size / 2]).unwrap();
-                    fill(&mut b, 1);
-                    b.finish(&pool)
-                })
+                .map(|_| complete(&pool, size))
                 .collect();
             drop(bodies);
             assert!(pool.spare_bytes() <= POOL_BYTES, "{size}");
@@ -239,11 +242,7 @@ mod tests {
         let pool = Arc::new(BodyPool::default());
         let made: Vec<Bytes> = [600_000, 40_000, 100_000]
             .into_iter()
-            .map(|size| {
-                let mut b = LargeBody::start(&pool, false, size, &vec![0; size / 2]).unwrap();
-                fill(&mut b, 1);
-                b.finish(&pool)
-            })
+            .map(|size| complete(&pool, size))
             .collect();
         drop(made);
         let body = LargeBody::start(&pool, false, 50_000, &[]).unwrap();
@@ -256,11 +255,7 @@ mod tests {
     fn the_pool_keeps_a_few_buffers_and_none_once_released() {
         let pool = Arc::new(BodyPool::default());
         let bodies: Vec<Bytes> = (0..POOL_BUFFERS + 3)
-            .map(|_| {
-                let mut b = LargeBody::start(&pool, false, 40_000, &[0; 20_000]).unwrap();
-                fill(&mut b, 1);
-                b.finish(&pool)
-            })
+            .map(|_| complete(&pool, 40_000))
             .collect();
         drop(bodies);
         assert_eq!(pool.spare.lock().unwrap().len(), POOL_BUFFERS);
@@ -268,9 +263,7 @@ mod tests {
         pool.release();
         assert_eq!(pool.spare_bytes(), 0);
         // A message that outlives its connection frees its own buffer.
-        let mut b = LargeBody::start(&pool, false, 40_000, &[0; 20_000]).unwrap();
-        fill(&mut b, 1);
-        let kept = b.finish(&pool);
+        let kept = complete(&pool, 40_000);
         drop(pool);
         drop(kept);
     }

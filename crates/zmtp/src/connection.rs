@@ -681,17 +681,13 @@ impl Connection {
                     }
                 }
                 Phase::Active => {
-                    if self.body.as_ref().is_some_and(|b| b.missing() == 0) {
-                        if let Some(body) = self.body.take() {
-                            self.lead = true;
-                            let more = body.more;
-                            if let Some(event) =
-                                self.on_message_frame(more, body.finish(&self.pool))?
-                            {
-                                return Ok(Some(event));
-                            }
-                            continue;
+                    if let Some(body) = self.body.take_if(|b| b.missing() == 0) {
+                        self.lead = true;
+                        let more = body.more;
+                        if let Some(event) = self.on_message_frame(more, body.finish(&self.pool))? {
+                            return Ok(Some(event));
                         }
+                        continue;
                     }
                     let limits = self.frame_limits();
                     let decoded = match &mut self.cipher {

@@ -983,8 +983,9 @@ fn a_large_frame_declared_but_not_sent_holds_only_what_arrived() {
     let (mut c, now) = large_server();
     let mut wire = null_preamble(SocketType::Push);
     encode_frame(&mut wire, false, false, &vec![7u8; 2 << 20]);
-    // Header and 1000 bytes of a 2 MiB body, then the same for a 900 KiB
-    // body after the first one: neither may cost more than it brought.
+    // Header and 1000 bytes of a 2 MiB body (above the size that gets a
+    // buffer of its own), then, on a fresh connection, of a 900 KiB body
+    // (below it): neither may cost more than it brought.
     let mut rest = &wire[..wire.len() - (2 << 20) + 1000];
     while !rest.is_empty() {
         read_some(&mut c, now, &mut rest, 100);
