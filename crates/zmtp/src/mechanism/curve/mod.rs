@@ -21,6 +21,8 @@ use crate::z85::{self, Z85Error};
 pub(crate) mod cipher;
 pub(crate) mod client;
 pub(crate) mod crypto;
+#[cfg(not(fuzzing))]
+mod salsa;
 pub(crate) mod server;
 pub(crate) mod stream;
 

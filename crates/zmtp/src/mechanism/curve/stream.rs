@@ -6,10 +6,10 @@
 //! derives a subkey from the key and the nonce's first 16 bytes (HSalsa20):
 //! with a fixed prefix, that subkey is the same for every message of one
 //! direction, so it is derived once per session here rather than once per
-//! message, and each box is then plain Salsa20 under it (RustCrypto's
-//! `salsa20`) with a Poly1305 MAC (RustCrypto's `poly1305`). Opening checks
-//! the MAC before decrypting, from the one keystream pass. The result is
-//! byte for byte what `crypto_box` produces (see the tests).
+//! message, and each box is then plain Salsa20 under it (`salsa`, four
+//! blocks at a time) with a Poly1305 MAC (RustCrypto's `poly1305`). Opening
+//! checks the MAC before decrypting. The result is byte for byte what
+//! `crypto_box` produces (see the tests).
 //!
 //! Built with `--cfg fuzzing`, boxes are transparent, as in `crypto`.
 
@@ -17,9 +17,10 @@
 use poly1305::universal_hash::KeyInit;
 #[cfg(not(fuzzing))]
 use poly1305::Poly1305;
-#[cfg(not(fuzzing))]
-use salsa20::cipher::{KeyIvInit, StreamCipher};
 use zeroize::Zeroizing;
+
+#[cfg(not(fuzzing))]
+use super::salsa::{key_words, Keystream};
 
 use super::crypto::TAG_LEN;
 
@@ -33,34 +34,37 @@ pub(crate) fn hsalsa20(key: &[u8; 32], input: &[u8; 16]) -> Zeroizing<[u8; 32]> 
 
 /// One direction of a session: the subkey for its nonce prefix.
 pub(crate) struct MessageStream {
-    #[cfg_attr(fuzzing, allow(dead_code))]
-    subkey: Zeroizing<[u8; 32]>,
+    /// The subkey as the words Salsa20 reads.
+    #[cfg(not(fuzzing))]
+    subkey: Zeroizing<[u32; 8]>,
 }
 
 impl MessageStream {
     /// The stream for `prefix` under the session key `key` (`crypto_box_beforenm`).
     pub(crate) fn new(key: &[u8; 32], prefix: &[u8; 16]) -> MessageStream {
+        let subkey = hsalsa20(key, prefix);
+        #[cfg(fuzzing)]
+        let _ = subkey;
         MessageStream {
-            subkey: hsalsa20(key, prefix),
+            #[cfg(not(fuzzing))]
+            subkey: key_words(&subkey),
         }
     }
 
     /// The keystream for `counter` (the nonce's last 8 bytes), and the
     /// one-time Poly1305 key its first 32 bytes make.
     #[cfg(not(fuzzing))]
-    fn start(&self, counter: &[u8; 8]) -> (salsa20::Salsa20, Poly1305) {
-        let mut cipher = salsa20::Salsa20::new((&*self.subkey).into(), counter.into());
-        let mut poly_key = Zeroizing::new([0u8; 32]);
-        cipher.apply_keystream(&mut poly_key[..]);
-        let mac = Poly1305::new(poly1305::Key::from_slice(&poly_key[..]));
-        (cipher, mac)
+    fn start(&self, counter: &[u8; 8]) -> (Keystream<'_>, Poly1305) {
+        let keystream = Keystream::new(&self.subkey, counter);
+        let mac = Poly1305::new(keystream.poly1305_key().into());
+        (keystream, mac)
     }
 
     /// Encrypts `buf` in place under the nonce `prefix || counter`; returns the tag.
     #[cfg(not(fuzzing))]
     pub(crate) fn seal(&self, counter: &[u8; 8], buf: &mut [u8]) -> [u8; TAG_LEN] {
-        let (mut cipher, mac) = self.start(counter);
-        cipher.apply_keystream(buf);
+        let (keystream, mac) = self.start(counter);
+        keystream.apply(buf);
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(&mac.compute_unpadded(buf));
         tag
@@ -71,12 +75,12 @@ impl MessageStream {
     #[cfg(not(fuzzing))]
     pub(crate) fn open(&self, counter: &[u8; 8], buf: &mut [u8], tag: &[u8]) -> bool {
         use subtle::ConstantTimeEq;
-        let (mut cipher, mac) = self.start(counter);
+        let (keystream, mac) = self.start(counter);
         let expected = mac.compute_unpadded(buf);
         if !bool::from(expected.as_slice().ct_eq(tag)) {
             return false;
         }
-        cipher.apply_keystream(buf);
+        keystream.apply(buf);
         true
     }
 
