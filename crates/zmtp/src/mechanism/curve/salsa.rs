@@ -55,30 +55,6 @@ impl Lane for u32 {
     }
 }
 
-/// The same step for any vector of `u32` lanes.
-macro_rules! vector_lane {
-    ($t:ty) => {
-        impl Lane for $t {
-            #[inline(always)]
-            fn splat(word: u32) -> $t {
-                <$t>::splat(word)
-            }
-            #[inline(always)]
-            fn step(self, a: $t, b: $t, r: u32) -> $t {
-                // No vector rotate before AVX-512: two shifts and an OR.
-                let t = a + b;
-                self ^ ((t << r) | (t >> (32 - r)))
-            }
-            #[inline(always)]
-            fn add(self, other: $t) -> $t {
-                self + other
-            }
-        }
-    };
-}
-vector_lane!(u32x4);
-vector_lane!(u32x8);
-
 /// The initial state for `key` and `nonce`, with the block counter words given.
 #[inline(always)]
 fn initial<L: Lane>(key: &[u32; 8], nonce: &[u32; 2], counter_lo: L, counter_hi: L) -> [L; 16] {
@@ -193,29 +169,41 @@ trait Wide: Lane {
     fn write_lanes(self, out: &mut [u32]);
 }
 
-impl Wide for u32x4 {
-    const BLOCKS: usize = 4;
-    #[inline(always)]
-    fn from_fn(f: impl FnMut(usize) -> u32) -> u32x4 {
-        u32x4::new(core::array::from_fn(f))
-    }
-    #[inline(always)]
-    fn write_lanes(self, out: &mut [u32]) {
-        out.copy_from_slice(&self.to_array());
-    }
-}
+/// `Lane` and `Wide` for a vector of `$n` `u32` lanes.
+macro_rules! vector {
+    ($t:ty, $n:literal) => {
+        impl Lane for $t {
+            #[inline(always)]
+            fn splat(word: u32) -> $t {
+                <$t>::splat(word)
+            }
+            #[inline(always)]
+            fn step(self, a: $t, b: $t, r: u32) -> $t {
+                // No vector rotate before AVX-512: two shifts and an OR.
+                let t = a + b;
+                self ^ ((t << r) | (t >> (32 - r)))
+            }
+            #[inline(always)]
+            fn add(self, other: $t) -> $t {
+                self + other
+            }
+        }
 
-impl Wide for u32x8 {
-    const BLOCKS: usize = 8;
-    #[inline(always)]
-    fn from_fn(f: impl FnMut(usize) -> u32) -> u32x8 {
-        u32x8::new(core::array::from_fn(f))
-    }
-    #[inline(always)]
-    fn write_lanes(self, out: &mut [u32]) {
-        out.copy_from_slice(&self.to_array());
-    }
+        impl Wide for $t {
+            const BLOCKS: usize = $n;
+            #[inline(always)]
+            fn from_fn(f: impl FnMut(usize) -> u32) -> $t {
+                <$t>::new(core::array::from_fn(f))
+            }
+            #[inline(always)]
+            fn write_lanes(self, out: &mut [u32]) {
+                out.copy_from_slice(&self.to_array());
+            }
+        }
+    };
 }
+vector!(u32x4, 4);
+vector!(u32x8, 8);
 
 /// XORs blocks `counter .. counter + L::BLOCKS` of the keystream into
 /// `dst` (`L::BLOCKS` × 64 bytes).
