@@ -22,6 +22,8 @@ pub(crate) mod cipher;
 pub(crate) mod client;
 pub(crate) mod crypto;
 #[cfg(not(fuzzing))]
+mod poly1305;
+#[cfg(not(fuzzing))]
 mod salsa;
 pub(crate) mod server;
 pub(crate) mod stream;
