@@ -99,3 +99,14 @@ impl CurveKeyPair {
         &self.secret
     }
 }
+
+/// A deterministic stream of test values (xorshift64) for the cipher tests.
+#[cfg(all(test, not(fuzzing)))]
+pub(crate) fn test_values(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}

@@ -109,13 +109,7 @@ mod tests {
 
     #[test]
     fn boxes_are_byte_for_byte_those_of_crypto_box() {
-        let mut seed = 0x1234_5678_9abc_def0u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = super::super::test_values(0x1234_5678_9abc_def0u64);
         for len in (0..600).chain([1000, 4095, 4096, 4097, 65536]) {
             let mut key = [0u8; 32];
             key.iter_mut().for_each(|b| *b = next().to_le_bytes()[0]);
