@@ -8,7 +8,7 @@ use zeroguard_zmtp::Error;
 
 const LIMITS: FrameLimits = FrameLimits { max_message_frame: 1 << 16, max_command_frame: 1 << 12 };
 
-fn decode_all(chunks: &mut dyn Iterator<Item = &[u8]>) -> (Vec<zeroguard_zmtp::frame::Frame>, Option<Error>) {
+fn decode_all(chunks: &mut dyn Iterator<Item = &[u8]>) -> (Vec<zeroguard_zmtp::frame::WireFrame>, Option<Error>) {
     let mut buf = BytesMut::new();
     let mut frames = Vec::new();
     for chunk in chunks {

@@ -72,6 +72,6 @@ pub use zap::Zap;
 /// The protocol core, re-exported for its types (messages, metadata, errors).
 pub use zeroguard_zmtp as zmtp;
 pub use zeroguard_zmtp::{
-    AuthDecision, Credentials, CurveKeyPair, HeartbeatConfig, MechanismKind, Message, Metadata,
-    SocketType,
+    AuthDecision, Credentials, CurveKeyPair, Frame, HeartbeatConfig, MechanismKind, Message,
+    Metadata, SocketType,
 };

@@ -78,20 +78,21 @@ impl Zap {
 
 /// Checks a ZAP reply (without the REQ delimiter: six frames) for
 /// `request_id`. Anything malformed is an error naming what is wrong.
-pub fn parse_reply(reply: &[Bytes], request_id: &[u8]) -> Result<AuthDecision, String> {
+pub fn parse_reply<F: AsRef<[u8]>>(reply: &[F], request_id: &[u8]) -> Result<AuthDecision, String> {
+    let reply: Vec<&[u8]> = reply.iter().map(AsRef::as_ref).collect();
     if reply.len() != 6 {
         return Err(format!(
             "a ZAP reply has 7 frames with its delimiter; this one has {}",
             reply.len() + 1
         ));
     }
-    if &reply[0][..] != b"1.0" {
+    if reply[0] != b"1.0" {
         return Err("ZAP reply version is not 1.0".into());
     }
-    if reply[1][..] != *request_id {
+    if reply[1] != request_id {
         return Err("ZAP reply answers another request".into());
     }
-    let status = match &reply[2][..] {
+    let status = match reply[2] {
         b"200" => 200,
         b"300" => 300,
         b"400" => 400,
@@ -102,10 +103,10 @@ pub fn parse_reply(reply: &[Bytes], request_id: &[u8]) -> Result<AuthDecision, S
     if reply[4].len() > 255 {
         return Err("ZAP user id is longer than 255 bytes".into());
     }
-    let metadata = Metadata::parse(&reply[5]).map_err(|e| format!("ZAP metadata: {e}"))?;
+    let metadata = Metadata::parse(reply[5]).map_err(|e| format!("ZAP metadata: {e}"))?;
     Ok(if status == 200 {
         AuthDecision::Accept {
-            user_id: reply[4].clone(),
+            user_id: Bytes::copy_from_slice(reply[4]),
             metadata,
         }
     } else {

@@ -42,7 +42,7 @@ use crate::mechanism::curve::server::CurveServer;
 use crate::mechanism::{
     self, null::NullHandshake, plain, AuthDecision, AuthRequest, Ctx, Handshake, Step,
 };
-use crate::message::Message;
+use crate::message::{Frame, Message};
 use crate::metadata::{self, Metadata};
 use crate::socket_type::SocketType;
 
@@ -110,7 +110,7 @@ pub struct Connection {
     now: Instant,
     handshake_deadline: Option<Instant>,
     heartbeat: Heartbeat,
-    partial: Vec<Bytes>,
+    partial: Vec<Frame>,
     partial_len: u64,
     /// Small frame bodies of a session without a cipher are copied here.
     arena: crate::frame::Arena,
@@ -433,7 +433,7 @@ impl Connection {
         buf: &mut BytesMut,
         segments: &mut impl Extend<Bytes>,
     ) -> Result<(), Error> {
-        let large = |f: &Bytes| f.len() >= crate::frame::ZERO_COPY_THRESHOLD;
+        let large = |f: &Frame| f.len() >= crate::frame::ZERO_COPY_THRESHOLD;
         if self.cipher.is_some() || !msg.frames().iter().any(large) {
             return self.send(msg, buf);
         }
@@ -443,7 +443,7 @@ impl Connection {
         for (i, frame) in msg.frames().iter().enumerate() {
             encode_header(buf, i < last, false, frame.len());
             if large(frame) {
-                segments.extend([buf.split().freeze(), frame.clone()]);
+                segments.extend([buf.split().freeze(), frame.to_bytes()]);
             } else {
                 buf.put_slice(frame);
             }
@@ -684,7 +684,9 @@ impl Connection {
                     if let Some(body) = self.body.take_if(|b| b.missing() == 0) {
                         self.lead = true;
                         let more = body.more;
-                        if let Some(event) = self.on_message_frame(more, body.finish(&self.pool))? {
+                        if let Some(event) =
+                            self.on_message_frame(more, Frame::from(body.finish(&self.pool)))?
+                        {
                             return Ok(Some(event));
                         }
                         continue;
@@ -707,14 +709,30 @@ impl Connection {
                                     }
                                     match body {
                                         FrameBody::Lent(b) => cipher.decrypt_frame_in(b, arena),
-                                        FrameBody::Owned(b) => cipher.decrypt_frame(b),
+                                        FrameBody::Owned(b) => cipher
+                                            .decrypt_frame(b)
+                                            .map(|(m, c, b)| (m, c, Frame::from(b))),
                                     }
                                 },
                             )
                         }
                         None => {
-                            crate::frame::decode_frame_in(&mut self.input, &limits, &mut self.arena)
-                                .map(|f| f.map(|f| (f.more, f.command, f.body)))
+                            let arena = &mut self.arena;
+                            crate::frame::decode_frame_with(
+                                &mut self.input,
+                                &limits,
+                                |more, command, body| {
+                                    let body = match body {
+                                        // Small bodies are held inline (no
+                                        // shared count), mid-sized ones share
+                                        // arena blocks.
+                                        FrameBody::Lent(b) => Frame::inline(b)
+                                            .unwrap_or_else(|| Frame::from(arena.copy(b))),
+                                        FrameBody::Owned(b) => Frame::from(b),
+                                    };
+                                    Ok((more, command, body))
+                                },
+                            )
                         }
                     };
                     let (more, command, body) = match decoded {
@@ -786,8 +804,9 @@ impl Connection {
         }
     }
 
-    fn on_command(&mut self, body: &Bytes) -> Result<Option<Event>, Error> {
-        let cmd = RawCommand::parse(body)?;
+    fn on_command(&mut self, body: &Frame) -> Result<Option<Event>, Error> {
+        // Commands are rare after the handshake: a copy of a small one is fine.
+        let cmd = RawCommand::parse(&body.to_bytes())?;
         let accepts_subs = self.config.socket_type.accepts_subscriptions();
         match cmd.name.as_ref() {
             b"PING" => {
@@ -813,7 +832,7 @@ impl Connection {
         }
     }
 
-    fn on_message_frame(&mut self, more: bool, body: Bytes) -> Result<Option<Event>, Error> {
+    fn on_message_frame(&mut self, more: bool, body: Frame) -> Result<Option<Event>, Error> {
         if self.partial.len() >= self.config.limits.max_frames {
             return Err(Error::TooManyFrames {
                 limit: self.config.limits.max_frames,
@@ -824,8 +843,8 @@ impl Connection {
             if self.config.socket_type.accepts_subscriptions() {
                 // Subscriptions from 3.0 peers (and libzmq XSUB) travel as messages.
                 match body.first() {
-                    Some(1) => return Ok(Some(Event::Subscribe(body.slice(1..)))),
-                    Some(0) => return Ok(Some(Event::Cancel(body.slice(1..)))),
+                    Some(1) => return Ok(Some(Event::Subscribe(body.slice_from(1).into_bytes()))),
+                    Some(0) => return Ok(Some(Event::Cancel(body.slice_from(1).into_bytes()))),
                     _ => {}
                 }
             }

@@ -31,7 +31,7 @@ pub const ZERO_COPY_THRESHOLD: usize = 8 * 1024;
 
 /// One decoded frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame {
+pub struct WireFrame {
     /// MORE flag: another frame of the same message follows.
     pub more: bool,
     /// COMMAND flag.
@@ -99,7 +99,7 @@ pub(crate) fn parse_header(
 /// Returns `Ok(None)` when more bytes are needed; `buf` is then untouched.
 /// An error means the stream is corrupt and the connection must be closed.
 /// Frames under [`ZERO_COPY_THRESHOLD`] get their own allocation.
-pub fn decode_frame(buf: &mut BytesMut, limits: &FrameLimits) -> Result<Option<Frame>, Error> {
+pub fn decode_frame(buf: &mut BytesMut, limits: &FrameLimits) -> Result<Option<WireFrame>, Error> {
     decode(buf, limits, Bytes::copy_from_slice)
 }
 
@@ -148,7 +148,7 @@ pub fn decode_frame_in(
     buf: &mut BytesMut,
     limits: &FrameLimits,
     arena: &mut Arena,
-) -> Result<Option<Frame>, Error> {
+) -> Result<Option<WireFrame>, Error> {
     decode(buf, limits, |body| arena.copy(body))
 }
 
@@ -156,13 +156,13 @@ fn decode(
     buf: &mut BytesMut,
     limits: &FrameLimits,
     copy_small: impl FnOnce(&[u8]) -> Bytes,
-) -> Result<Option<Frame>, Error> {
+) -> Result<Option<WireFrame>, Error> {
     decode_frame_with(buf, limits, |more, command, body| {
         let body = match body {
             FrameBody::Lent(b) => copy_small(b),
             FrameBody::Owned(b) => b,
         };
-        Ok(Frame {
+        Ok(WireFrame {
             more,
             command,
             body,

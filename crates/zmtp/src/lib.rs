@@ -74,6 +74,6 @@ pub use greeting::{MechanismKind, Version};
 pub use heartbeat::HeartbeatConfig;
 pub use mechanism::curve::CurveKeyPair;
 pub use mechanism::{AuthDecision, AuthRequest, Credentials};
-pub use message::Message;
+pub use message::{Frame, Message};
 pub use metadata::Metadata;
 pub use socket_type::SocketType;

@@ -1308,3 +1308,32 @@ fn curve_keys_round_trip_through_z85_and_hide_the_secret() {
     let other = CurveKeyPair::generate();
     assert!(CurveKeyPair::from_z85(&other.public_z85(), &keys.secret_z85()).is_err());
 }
+
+/// Every body length around the inline limit, in one message and in parts,
+/// arrives whole and held the way its size says, in cleartext and in CURVE.
+#[test]
+fn frames_around_the_inline_limit_arrive_whole_in_null_and_curve() {
+    use zeroguard_zmtp::message::INLINE_MAX;
+    let mut null = Pair::new(null_config(SocketType::Push), null_config(SocketType::Pull));
+    null.pump(accept_all);
+    for mut p in [null, ready_curve_pair()] {
+        let mut sent = Vec::new();
+        for n in (0..=INLINE_MAX + 2).chain([511, 512, 513]) {
+            let body: Vec<u8> = (0..n)
+                .map(|i| u8::try_from((i * 7 + n) % 251).unwrap_or(0))
+                .collect();
+            let one = Message::from(body.clone());
+            let parts = Message::from_frames([body.clone(), body.clone()]);
+            p.send_a_to_b(&one);
+            p.send_a_to_b(&parts);
+            sent.extend([one, parts]);
+        }
+        let got = p.b_messages();
+        assert_eq!(got, sent);
+        for m in &got {
+            for f in m.frames() {
+                assert_eq!(f.is_inline(), f.len() <= INLINE_MAX, "{} bytes", f.len());
+            }
+        }
+    }
+}

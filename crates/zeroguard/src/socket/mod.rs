@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{watch, Notify};
-use zeroguard_zmtp::{Message, SocketType};
+use zeroguard_zmtp::{Frame, Message, SocketType};
 
 use crate::context::{Context, InprocEntry};
 use crate::endpoint::{Direction, Endpoint};
@@ -70,7 +70,7 @@ pub(crate) struct State {
     /// REQ: the peer whose reply we await.
     pub(crate) req_awaiting: Option<PeerId>,
     /// REP: where the reply to the last request goes, and its envelope.
-    pub(crate) rep_envelope: Option<(PeerId, Vec<Bytes>)>,
+    pub(crate) rep_envelope: Option<(PeerId, Vec<Frame>)>,
     /// SUB, XSUB: our own subscriptions, replayed to every new peer.
     pub(crate) own_subs: Subscriptions,
     /// XPUB: the union of the peers' subscriptions.

@@ -88,8 +88,8 @@ fn is_subscription_message(msg: &Message) -> Option<(bool, Bytes)> {
     }
     let frame = msg.first()?;
     match frame.first() {
-        Some(1) => Some((true, frame.slice(1..))),
-        Some(0) => Some((false, frame.slice(1..))),
+        Some(1) => Some((true, frame.slice_from(1).into_bytes())),
+        Some(0) => Some((false, frame.slice_from(1).into_bytes())),
         _ => None,
     }
 }
@@ -161,11 +161,11 @@ impl SocketCore {
                 let mandatory = self.with_options(|o| o.router_mandatory);
                 let target = state
                     .by_id
-                    .get(&id)
+                    .get(&id[..])
                     .and_then(|&pid| state.peer(pid))
                     .filter(|p| !p.detached);
                 match target {
-                    None if mandatory => Err(Error::HostUnreachable(id)),
+                    None if mandatory => Err(Error::HostUnreachable(id.into_bytes())),
                     None => {
                         self.stats
                             .dropped_unroutable
@@ -249,7 +249,7 @@ impl SocketCore {
                         break Ok(None);
                     };
                     let mut frames = m.into_frames();
-                    let Some(delimiter) = frames.iter().position(Bytes::is_empty) else {
+                    let Some(delimiter) = frames.iter().position(|f| f.is_empty()) else {
                         self.stats.dropped_malformed.fetch_add(1, Ordering::Relaxed);
                         continue;
                     };

@@ -11,6 +11,7 @@ use super::crypto::{append_sealed, SessionBox, TAG_LEN};
 use super::stream::MessageStream;
 use crate::error::Error;
 use crate::frame::{encode_header, Arena};
+use crate::message::{Frame, INLINE_MAX};
 
 const MESSAGE: &[u8] = b"\x07MESSAGE";
 /// Bytes a MESSAGE adds to the frame body it carries.
@@ -98,21 +99,35 @@ impl CurveCipher {
         &mut self,
         frame: &[u8],
         arena: &mut Arena,
-    ) -> Result<(bool, bool, Bytes), Error> {
+    ) -> Result<(bool, bool, Frame), Error> {
         let (raw, n) = self.check_message(frame)?;
         let (tag, boxed) = frame[16..].split_at(TAG_LEN);
         let recv = &self.recv;
-        let mut plain = arena.copy_then(boxed, |b| {
+        let open = |b: &mut [u8]| {
             if recv.open(&raw, b, tag) {
                 Ok(())
             } else {
                 Err(not_opened())
             }
-        })?;
+        };
+        let (flags, body) = if boxed.len() <= INLINE_MAX + 1 {
+            // A small body is opened on the stack and held inline: no
+            // shared block whose count two threads would touch.
+            let mut plain = [0u8; INLINE_MAX + 1];
+            let plain = &mut plain[..boxed.len()];
+            plain.copy_from_slice(boxed);
+            open(plain)?;
+            let body = Frame::inline(&plain[1..]).unwrap_or_default();
+            (plain[0], body)
+        } else {
+            let mut plain = arena.copy_then(boxed, open)?;
+            let flags = plain[0];
+            plain.advance(1);
+            (flags, Frame::from(plain))
+        };
         self.peer_nonce = n;
-        let flags = check_flags(plain[0])?;
-        plain.advance(1);
-        Ok((flags & 0x01 != 0, flags & 0x02 != 0, plain))
+        let flags = check_flags(flags)?;
+        Ok((flags & 0x01 != 0, flags & 0x02 != 0, body))
     }
 
     /// Checks a MESSAGE's name, length and nonce (which must grow, against

@@ -1,4 +1,8 @@
-//! The multipart message: an ordered list of `Bytes` frames delivered atomically.
+//! The multipart message: an ordered list of frames delivered atomically.
+
+mod frame;
+
+pub use frame::{Frame, INLINE_MAX};
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -13,8 +17,9 @@ thread_local! {
     static SEND_ARENA: RefCell<Arena> = RefCell::new(Arena::new());
 }
 
-/// A multipart message. Frames are reference-counted, so cloning a message
-/// or fanning it out to many peers copies no payload.
+/// A multipart message. Small frames are held inline and large ones are
+/// reference-counted, so cloning a message or fanning it out to many peers
+/// copies no large payload.
 ///
 /// A received message also carries the properties of the connection it came
 /// from (`Socket-Type`, `Identity`, `User-Id` set by the authenticator,
@@ -32,12 +37,12 @@ pub struct Message {
 enum Frames {
     #[default]
     None,
-    One(Bytes),
-    Many(Vec<Bytes>),
+    One(Frame),
+    Many(Vec<Frame>),
 }
 
 impl Frames {
-    fn as_slice(&self) -> &[Bytes] {
+    fn as_slice(&self) -> &[Frame] {
         match self {
             Frames::None => &[],
             Frames::One(f) => std::slice::from_ref(f),
@@ -45,7 +50,7 @@ impl Frames {
         }
     }
 
-    fn from_vec(mut v: Vec<Bytes>) -> Frames {
+    fn from_vec(mut v: Vec<Frame>) -> Frames {
         match v.len() {
             0 => Frames::None,
             1 => v.pop().map_or(Frames::None, Frames::One),
@@ -54,11 +59,15 @@ impl Frames {
     }
 }
 
-fn copy_frame(data: &[u8]) -> Bytes {
-    SEND_ARENA
+fn copy_frame(data: &[u8]) -> Frame {
+    if let Some(f) = Frame::inline(data) {
+        return f;
+    }
+    let shared = SEND_ARENA
         .try_with(|arena| arena.borrow_mut().copy(data))
         // A thread being torn down has no arena left: allocate.
-        .unwrap_or_else(|_| Bytes::copy_from_slice(data))
+        .unwrap_or_else(|_| Bytes::copy_from_slice(data));
+    Frame::from(shared)
 }
 
 impl PartialEq for Message {
@@ -85,7 +94,7 @@ impl Message {
     pub fn from_frames<I, F>(frames: I) -> Message
     where
         I: IntoIterator<Item = F>,
-        F: Into<Bytes>,
+        F: Into<Frame>,
     {
         let mut it = frames.into_iter().map(Into::into);
         let frames = match (it.next(), it.next()) {
@@ -105,8 +114,9 @@ impl Message {
         }
     }
 
-    /// A one-frame message holding a copy of `data`. Up to 512 bytes are
-    /// copied into a 4 KiB block shared with the next small messages built
+    /// A one-frame message holding a copy of `data`. Up to
+    /// [`INLINE_MAX`] bytes are held in the message itself; up to 512 are
+    /// copied into a 4 KiB block shared with the next such messages built
     /// on the same thread, so a stream of small messages allocates once
     /// per block rather than once per message (a message kept long pins at
     /// most its block). Larger data gets an allocation of its own.
@@ -121,7 +131,7 @@ impl Message {
     }
 
     /// Appends a frame.
-    pub fn push_back(&mut self, frame: impl Into<Bytes>) {
+    pub fn push_back(&mut self, frame: impl Into<Frame>) {
         let frame = frame.into();
         self.frames = match std::mem::take(&mut self.frames) {
             Frames::None => Frames::One(frame),
@@ -134,7 +144,7 @@ impl Message {
     }
 
     /// Prepends a frame (routing envelopes).
-    pub fn push_front(&mut self, frame: impl Into<Bytes>) {
+    pub fn push_front(&mut self, frame: impl Into<Frame>) {
         let frame = frame.into();
         self.frames = match std::mem::take(&mut self.frames) {
             Frames::None => Frames::One(frame),
@@ -147,7 +157,7 @@ impl Message {
     }
 
     /// Removes and returns the first frame.
-    pub fn pop_front(&mut self) -> Option<Bytes> {
+    pub fn pop_front(&mut self) -> Option<Frame> {
         match std::mem::take(&mut self.frames) {
             Frames::None => None,
             Frames::One(a) => Some(a),
@@ -160,12 +170,12 @@ impl Message {
     }
 
     /// The frames in order.
-    pub fn frames(&self) -> &[Bytes] {
+    pub fn frames(&self) -> &[Frame] {
         self.frames.as_slice()
     }
 
     /// Takes the frames out.
-    pub fn into_frames(self) -> Vec<Bytes> {
+    pub fn into_frames(self) -> Vec<Frame> {
         match self.frames {
             Frames::None => Vec::new(),
             Frames::One(a) => vec![a],
@@ -174,7 +184,7 @@ impl Message {
     }
 
     /// The first frame, if any.
-    pub fn first(&self) -> Option<&Bytes> {
+    pub fn first(&self) -> Option<&Frame> {
         self.frames().first()
     }
 
@@ -205,12 +215,12 @@ impl Message {
 
     /// Sum of the frame sizes in bytes.
     pub fn payload_len(&self) -> usize {
-        self.frames().iter().map(Bytes::len).sum()
+        self.frames().iter().map(|f| f.len()).sum()
     }
 }
 
-impl From<Bytes> for Message {
-    fn from(frame: Bytes) -> Message {
+impl From<Frame> for Message {
+    fn from(frame: Frame) -> Message {
         Message {
             frames: Frames::One(frame),
             metadata: None,
@@ -218,9 +228,15 @@ impl From<Bytes> for Message {
     }
 }
 
+impl From<Bytes> for Message {
+    fn from(frame: Bytes) -> Message {
+        Message::from(Frame::from(frame))
+    }
+}
+
 impl From<Vec<u8>> for Message {
     fn from(frame: Vec<u8>) -> Message {
-        Message::from(Bytes::from(frame))
+        Message::from(Frame::from(frame))
     }
 }
 
@@ -232,18 +248,18 @@ impl From<String> for Message {
 
 impl From<&'static str> for Message {
     fn from(frame: &'static str) -> Message {
-        Message::from(Bytes::from_static(frame.as_bytes()))
+        Message::from(Frame::from(frame))
     }
 }
 
 impl From<&'static [u8]> for Message {
     fn from(frame: &'static [u8]) -> Message {
-        Message::from(Bytes::from_static(frame))
+        Message::from(Frame::from(frame))
     }
 }
 
-impl From<Vec<Bytes>> for Message {
-    fn from(frames: Vec<Bytes>) -> Message {
+impl From<Vec<Frame>> for Message {
+    fn from(frames: Vec<Frame>) -> Message {
         Message {
             frames: Frames::from_vec(frames),
             metadata: None,
@@ -251,17 +267,23 @@ impl From<Vec<Bytes>> for Message {
     }
 }
 
+impl From<Vec<Bytes>> for Message {
+    fn from(frames: Vec<Bytes>) -> Message {
+        Message::from(frames.into_iter().map(Frame::from).collect::<Vec<_>>())
+    }
+}
+
 impl IntoIterator for Message {
-    type Item = Bytes;
-    type IntoIter = std::vec::IntoIter<Bytes>;
+    type Item = Frame;
+    type IntoIter = std::vec::IntoIter<Frame>;
     fn into_iter(self) -> Self::IntoIter {
         self.into_frames().into_iter()
     }
 }
 
 impl<'a> IntoIterator for &'a Message {
-    type Item = &'a Bytes;
-    type IntoIter = std::slice::Iter<'a, Bytes>;
+    type Item = &'a Frame;
+    type IntoIter = std::slice::Iter<'a, Frame>;
     fn into_iter(self) -> Self::IntoIter {
         self.frames().iter()
     }
@@ -272,13 +294,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn small_copies_share_a_block_and_large_ones_do_not() {
-        let a = Message::copy_from_slice(b"first");
-        let b = Message::copy_from_slice(b"second");
-        assert_eq!(a.frames()[0], &b"first"[..]);
-        assert_eq!(b.frames()[0], &b"second"[..]);
+    fn small_copies_are_inline_mid_sized_ones_share_a_block_and_large_ones_do_not() {
+        let tiny = Message::copy_from_slice(b"tiny");
+        assert!(tiny.frames()[0].is_inline());
+        assert_eq!(tiny.frames()[0], &b"tiny"[..]);
+        let first = [1u8; 100];
+        let second = [2u8; 200];
+        let a = Message::copy_from_slice(&first);
+        let b = Message::copy_from_slice(&second);
+        assert_eq!(a.frames()[0], first);
+        assert_eq!(b.frames()[0], second);
         // Cut one after the other from the same block.
-        let end_of_a = a.frames()[0].as_ptr().wrapping_add(5);
+        let end_of_a = a.frames()[0].as_ptr().wrapping_add(100);
         assert_eq!(b.frames()[0].as_ptr(), end_of_a);
         let big = vec![7u8; 4000];
         let c = Message::copy_from_slice(&big);
@@ -294,6 +321,6 @@ mod tests {
         assert_eq!(m.frames()[1], &b"body"[..]);
         // Dropping the first message of a block leaves the others intact.
         drop(a);
-        assert_eq!(b.frames()[0], &b"second"[..]);
+        assert_eq!(b.frames()[0], second);
     }
 }
