@@ -723,11 +723,7 @@ impl Connection {
                                 &limits,
                                 |more, command, body| {
                                     let body = match body {
-                                        // Small bodies are held inline (no
-                                        // shared count), mid-sized ones share
-                                        // arena blocks.
-                                        FrameBody::Lent(b) => Frame::inline(b)
-                                            .unwrap_or_else(|| Frame::from(arena.copy(b))),
+                                        FrameBody::Lent(b) => arena.frame(b),
                                         FrameBody::Owned(b) => Frame::from(b),
                                     };
                                     Ok((more, command, body))

@@ -204,6 +204,13 @@ impl Arena {
         self.block.split().freeze()
     }
 
+    /// A message frame holding a copy of `body`: inline when it fits (no
+    /// shared count at all), otherwise as by [`copy`](Arena::copy).
+    pub(crate) fn frame(&mut self, body: &[u8]) -> crate::message::Frame {
+        crate::message::Frame::inline(body)
+            .unwrap_or_else(|| crate::message::Frame::from(self.copy(body)))
+    }
+
     /// Copies `body` into the arena and lets `change` work on the copy in
     /// place before it is shared (decryption); if `change` fails, the copy
     /// is dropped. Bodies over 512 bytes get an allocation of their own.

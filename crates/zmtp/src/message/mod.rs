@@ -60,14 +60,10 @@ impl Frames {
 }
 
 fn copy_frame(data: &[u8]) -> Frame {
-    if let Some(f) = Frame::inline(data) {
-        return f;
-    }
-    let shared = SEND_ARENA
-        .try_with(|arena| arena.borrow_mut().copy(data))
+    SEND_ARENA
+        .try_with(|arena| arena.borrow_mut().frame(data))
         // A thread being torn down has no arena left: allocate.
-        .unwrap_or_else(|_| Bytes::copy_from_slice(data));
-    Frame::from(shared)
+        .unwrap_or_else(|_| Frame::copy_from_slice(data))
 }
 
 impl PartialEq for Message {
