@@ -233,8 +233,6 @@ struct Attached {
     id: PeerId,
     out: Arc<Queue>,
     inq: Arc<Queue>,
-    /// Connection properties attached to every message received.
-    metadata: Arc<zeroguard_zmtp::Metadata>,
 }
 
 /// The properties every message of a connection carries: what the peer
@@ -486,9 +484,15 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                             out.set_bypass(bypass);
                         }
                         let announced = info.routing_id.clone();
-                        if let Err(reason) =
-                            core.attach(id, announced, out.clone(), inq.clone(), None)
-                        {
+                        let metadata = connection_metadata(&info, peer_address);
+                        if let Err(reason) = core.attach(
+                            id,
+                            announced,
+                            out.clone(),
+                            inq.clone(),
+                            None,
+                            Some(metadata),
+                        ) {
                             core.emit(MonitorEvent::HandshakeFailed {
                                 endpoint: endpoint.clone(),
                                 category: zeroguard_zmtp::ErrorCategory::Incompatible,
@@ -502,20 +506,13 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                             endpoint: endpoint.clone(),
                             mechanism: info.mechanism,
                         });
-                        let metadata = connection_metadata(&info, peer_address);
                         // Messages that follow the handshake in the same read
                         // count against the new queue's mark from the start.
                         (room_msgs, room_bytes) = inq.room();
-                        attached = Some(Attached {
-                            id,
-                            out,
-                            inq,
-                            metadata,
-                        });
+                        attached = Some(Attached { id, out, inq });
                     }
-                    Ok(Some(Event::Message(mut msg))) => {
+                    Ok(Some(Event::Message(msg))) => {
                         if let Some(a) = &attached {
-                            msg.set_metadata(a.metadata.clone());
                             if core.kind == zeroguard_zmtp::SocketType::Pub {
                                 continue; // PUB has no receive side; libzmq drops these too.
                             }

@@ -1171,6 +1171,68 @@ fn messages_carry_user_id_and_connection_metadata() {
 }
 
 #[test]
+fn every_receiving_kind_hands_over_the_connection_metadata() {
+    // The properties are attached as the application takes a message, on
+    // each kind's own receive path: check them all, not only PULL's.
+    let ctx = Context::new().unwrap();
+    let socket_type = |m: &Message| {
+        m.property("Socket-Type")
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    let peer_address = |m: &Message| m.property("Peer-Address").map(|v| v.to_vec());
+
+    let rep = sock::<Rep>(&ctx);
+    let ep = rep.bind("tcp://127.0.0.1:0").unwrap();
+    let req = sock::<Req>(&ctx);
+    req.connect(&ep).unwrap();
+    req.send("ping").unwrap();
+    let request = rep.recv().unwrap();
+    assert_eq!(socket_type(&request).as_deref(), Some("REQ"));
+    rep.send("pong").unwrap();
+    let reply = req.recv().unwrap();
+    assert_eq!(socket_type(&reply).as_deref(), Some("REP"));
+    assert_eq!(peer_address(&reply).as_deref(), Some(&b"127.0.0.1"[..]));
+
+    let router = sock::<Router>(&ctx);
+    let ep = router.bind("tcp://127.0.0.1:0").unwrap();
+    let dealer = sock::<Dealer>(&ctx);
+    dealer.connect(&ep).unwrap();
+    dealer.send("hi").unwrap();
+    let m = router.recv().unwrap();
+    assert_eq!(socket_type(&m).as_deref(), Some("DEALER"));
+    let mut answer = Message::new();
+    answer.push_back(m.frames()[0].clone());
+    answer.push_back(&b"back"[..]);
+    router.send(answer).unwrap();
+    let m = dealer.recv().unwrap();
+    assert_eq!(socket_type(&m).as_deref(), Some("ROUTER"));
+
+    let publisher = sock::<Pub>(&ctx);
+    let ep = publisher.bind("tcp://127.0.0.1:0").unwrap();
+    let sub = sock::<Sub>(&ctx);
+    sub.subscribe("").unwrap();
+    sub.connect(&ep).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let m = loop {
+        publisher.send("news").unwrap();
+        if let Ok(Some(m)) = sub.try_recv() {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "the subscription never arrived");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(socket_type(&m).as_deref(), Some("PUB"));
+
+    // inproc peers have no connection properties to give.
+    let pull = sock::<Pull>(&ctx);
+    pull.bind("inproc://metadata-kinds").unwrap();
+    let push = sock::<Push>(&ctx);
+    push.connect("inproc://metadata-kinds").unwrap();
+    push.send("local").unwrap();
+    assert!(pull.recv().unwrap().metadata().is_none());
+}
+
+#[test]
 fn handles_are_send_and_sync() {
     fn assert_send_sync<T: Send + Sync + 'static>() {}
     assert_send_sync::<Context>();

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{watch, Notify};
-use zeroguard_zmtp::{Frame, Message, SocketType};
+use zeroguard_zmtp::{Frame, Message, Metadata, SocketType};
 
 use crate::context::{Context, InprocEntry};
 use crate::endpoint::{Direction, Endpoint};
@@ -54,6 +54,11 @@ pub(crate) struct Peer {
     pub(crate) detached: bool,
     /// For inproc: the socket at the other end and our id there.
     pub(crate) remote: Option<(Weak<SocketCore>, PeerId)>,
+    /// The connection's properties, given to each message as the
+    /// application takes it: the count of this `Arc` then changes on the
+    /// application's thread alone, where attaching it on the I/O thread
+    /// made its cache line cross between cores twice per message.
+    pub(crate) metadata: Option<Arc<Metadata>>,
 }
 
 /// Per-kind routing state, guarded by one lock.
@@ -377,6 +382,7 @@ impl SocketCore {
         out: Arc<Queue>,
         inq: Arc<Queue>,
         remote: Option<(Weak<SocketCore>, PeerId)>,
+        metadata: Option<Arc<Metadata>>,
     ) -> std::result::Result<(), String> {
         if self.is_closed() {
             return Err("socket is closed".into());
@@ -431,6 +437,7 @@ impl SocketCore {
             subs: Subscriptions::default(),
             detached: false,
             remote,
+            metadata,
         });
         drop(state);
         run_deferred(deferred);

@@ -25,12 +25,25 @@ pub(crate) enum SendOutcome {
     WouldBlock(Message),
 }
 
+/// The `i`-th peer of `n` counting from `start`, wrapping round: what
+/// `(start + i) % n` gives, without a division per message (`start` may be
+/// `n`, or past it when peers left).
+fn turn(start: usize, i: usize, n: usize) -> usize {
+    let start = if start < n { start } else { 0 };
+    let idx = start + i;
+    if idx >= n {
+        idx - n
+    } else {
+        idx
+    }
+}
+
 /// Queues `msg` to the next peer with room, round-robin.
 fn round_robin(state: &mut State, msg: Message) -> std::result::Result<PeerId, Message> {
     let n = state.peers.len();
     let mut item = Item::Msg(msg);
     for i in 0..n {
-        let idx = (state.rr + i) % n;
+        let idx = turn(state.rr, i, n);
         let peer = &state.peers[idx];
         if peer.detached {
             continue;
@@ -59,7 +72,7 @@ const PREFETCH_BYTES: usize = 64 * 1024;
 fn fair_queue(state: &mut State, with_id: bool) -> Option<(PeerId, Bytes, Message)> {
     let n = state.peers.len();
     for i in 0..n {
-        let idx = (state.fq + i) % n;
+        let idx = turn(state.fq, i, n);
         let peer = &mut state.peers[idx];
         if peer.pending.is_empty() {
             peer.inq.pop_batch(&mut peer.pending, PREFETCH_BYTES);
@@ -68,8 +81,11 @@ fn fair_queue(state: &mut State, with_id: bool) -> Option<(PeerId, Bytes, Messag
         while let Some(Item::Subscribe(_) | Item::Cancel(_)) = peer.pending.front() {
             peer.pending.pop_front();
         }
-        if let Some(Item::Msg(m)) = peer.pending.pop_front() {
+        if let Some(Item::Msg(mut m)) = peer.pending.pop_front() {
             state.fq = idx + 1;
+            if let Some(metadata) = &peer.metadata {
+                m.set_metadata(metadata.clone());
+            }
             let routing_id = if with_id {
                 peer.routing_id.clone()
             } else {
@@ -258,8 +274,12 @@ impl SocketCore {
                         self.stats.dropped_malformed.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
+                    let mut request = Message::from(body);
+                    if let Some(metadata) = state.peer(peer).and_then(|p| p.metadata.clone()) {
+                        request.set_metadata(metadata);
+                    }
                     state.rep_envelope = Some((peer, frames));
-                    break Ok(Some(Message::from(body)));
+                    break Ok(Some(request));
                 }
             }
             SocketType::Req => {
@@ -285,6 +305,9 @@ impl SocketCore {
                         Some(Item::Msg(mut m)) => {
                             if m.first().is_some_and(|f| f.is_empty()) && m.len() > 1 {
                                 m.pop_front();
+                                if let Some(metadata) = &peer.metadata {
+                                    m.set_metadata(metadata.clone());
+                                }
                                 state.req_awaiting = None;
                                 break Ok(Some(m));
                             }
@@ -418,6 +441,25 @@ impl SocketCore {
             }
             SocketType::Sub | SocketType::Pull => false,
             _ => state.peers.iter().any(|p| !p.detached && p.out.has_room()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::turn;
+
+    #[test]
+    fn a_turn_visits_every_peer_once_from_any_start() {
+        for n in 1..6 {
+            for start in 0..n + 3 {
+                let mut seen: Vec<usize> = (0..n).map(|i| turn(start, i, n)).collect();
+                if start < n {
+                    assert_eq!(seen[0], start, "the turn starts where it was left");
+                }
+                seen.sort_unstable();
+                assert_eq!(seen, (0..n).collect::<Vec<_>>(), "n {n} start {start}");
+            }
         }
     }
 }

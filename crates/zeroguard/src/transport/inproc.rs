@@ -136,7 +136,7 @@ fn link(connector: &Arc<SocketCore>, binder: &Arc<SocketCore>, endpoint: &str) {
     };
     let mut done: Vec<(&Arc<SocketCore>, u64)> = Vec::new();
     for (core, id, announced, out, inq, remote) in order {
-        match core.attach(id, announced, out, inq, Some(remote)) {
+        match core.attach(id, announced, out, inq, Some(remote), None) {
             Ok(()) => {
                 core.emit(MonitorEvent::HandshakeSucceeded {
                     endpoint: endpoint.to_owned(),
