@@ -2,8 +2,11 @@
 //!
 //! Each direction is a [`Queue`] with a high-water mark in messages and in
 //! bytes. Whoever reads a queue is woken when it goes from empty to
-//! non-empty, whoever writes it when it drops from full to below its mark,
-//! so in steady state a busy queue costs no wake-ups at all. For an inproc
+//! non-empty, whoever writes it when it drains to half its mark (as
+//! libzmq's low-water mark), so in steady state a busy queue costs no
+//! wake-ups at all. Waking the writer as soon as one message fits again
+//! made a full queue of large messages cost a wake-up of the sending
+//! thread, and a sleep, every message or two. For an inproc
 //! connection one socket's outgoing queue is the other socket's incoming
 //! queue: messages move between threads without copying or I/O. A network
 //! connection that sleeps with nothing to write may open a [`Bypass`], so a
@@ -146,6 +149,12 @@ impl Queue {
         inner.items.len() >= self.hwm_msgs || inner.bytes >= self.hwm_bytes
     }
 
+    /// At or under half the mark, in messages and in bytes: where a writer
+    /// that found the queue full is woken (see the module docs).
+    fn low(&self, inner: &Inner) -> bool {
+        inner.items.len() <= self.hwm_msgs / 2 && inner.bytes <= self.hwm_bytes / 2
+    }
+
     /// Adds an item unless the queue is at its high-water mark or closed
     /// (or writes it through the bypass, when that is open).
     pub(crate) fn try_push(&self, item: Item) -> Result<(), Item> {
@@ -226,12 +235,12 @@ impl Queue {
     /// Takes the oldest item.
     pub(crate) fn try_pop(&self) -> Option<Item> {
         let mut inner = self.lock();
-        let was_full = self.full(&inner);
+        let was_low = self.low(&inner);
         let item = inner.items.pop_front()?;
         inner.bytes -= item.size();
-        let now_room = was_full && !self.full(&inner);
+        let now_low = !was_low && self.low(&inner);
         drop(inner);
-        if now_room {
+        if now_low {
             self.writer.raise();
         }
         Some(item)
@@ -243,7 +252,7 @@ impl Queue {
     /// all however many small messages move.
     pub(crate) fn pop_batch(&self, out: &mut VecDeque<Item>, max_bytes: usize) {
         let mut inner = self.lock();
-        let was_full = self.full(&inner);
+        let was_low = self.low(&inner);
         if out.is_empty() && inner.bytes + ITEM_OVERHEAD * inner.items.len() <= max_bytes {
             std::mem::swap(&mut inner.items, out);
             inner.bytes = 0;
@@ -259,9 +268,9 @@ impl Queue {
                 }
             }
         }
-        let now_room = was_full && !self.full(&inner);
+        let now_low = !was_low && self.low(&inner);
         drop(inner);
-        if now_room {
+        if now_low {
             self.writer.raise();
         }
     }
@@ -309,6 +318,7 @@ fn drop_guard_then(was_empty: bool, reader: &Signal) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::Future;
 
     fn queue(msgs: usize, bytes: usize) -> Arc<Queue> {
         let n = Arc::new(Notify::new());
@@ -330,6 +340,47 @@ mod tests {
         );
         assert!(q.try_pop().is_some());
         assert!(q.has_room());
+    }
+
+    /// Whether `n` holds a wake-up (a permit stored by `notify_one`).
+    fn woken(n: &Notify) -> bool {
+        let notified = std::pin::pin!(n.notified());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        notified.poll(&mut cx).is_ready()
+    }
+
+    #[test]
+    fn a_full_queue_wakes_its_writer_once_drained_to_half_its_mark() {
+        let writer = Arc::new(Notify::new());
+        let reader = Signal::one(Arc::new(Notify::new()));
+        let q = Queue::new(10, 1 << 20, reader.clone(), Signal::one(writer.clone()));
+        while q.try_push(Item::Msg(Message::from("m"))).is_ok() {}
+        assert_eq!(q.len().0, 10);
+        for left in (6..10).rev() {
+            assert!(q.try_pop().is_some());
+            assert!(!woken(&writer), "woken with {left} of 10 queued");
+        }
+        assert!(q.try_pop().is_some());
+        assert!(woken(&writer), "half the mark (5 of 10) wakes the writer");
+        assert!(q.try_pop().is_some());
+        assert!(!woken(&writer), "once per drain, not per message");
+
+        // The same by bytes: four messages of 30 reach a mark of 100.
+        let q = Queue::new(1000, 100, reader.clone(), Signal::one(writer.clone()));
+        while q.try_push(Item::Msg(Message::from(vec![0u8; 30]))).is_ok() {}
+        assert_eq!(q.len(), (4, 120));
+        assert!(q.try_pop().is_some() && q.try_pop().is_some());
+        assert!(!woken(&writer), "60 bytes of 100 queued");
+        assert!(q.try_pop().is_some());
+        assert!(woken(&writer), "30 bytes of 100 queued");
+
+        // A batch that takes a full queue at once wakes it too.
+        let q = Queue::new(10, 1 << 20, reader, Signal::one(writer.clone()));
+        while q.try_push(Item::Msg(Message::from("m"))).is_ok() {}
+        let mut out = VecDeque::new();
+        q.pop_batch(&mut out, 1 << 20);
+        assert_eq!(out.len(), 10);
+        assert!(woken(&writer));
     }
 
     #[test]
