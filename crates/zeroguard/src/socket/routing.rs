@@ -261,25 +261,22 @@ impl SocketCore {
                     ));
                 }
                 loop {
-                    let Some((peer, _, m)) = fair_queue(&mut state, false) else {
+                    let Some((peer, _, mut m)) = fair_queue(&mut state, false) else {
                         break Ok(None);
                     };
-                    let mut frames = m.into_frames();
-                    let Some(delimiter) = frames.iter().position(|f| f.is_empty()) else {
+                    let Some(delimiter) = m.frames().iter().position(|f| f.is_empty()) else {
                         self.stats.dropped_malformed.fetch_add(1, Ordering::Relaxed);
                         continue;
                     };
-                    let body = frames.split_off(delimiter + 1);
-                    if body.is_empty() {
+                    if delimiter + 1 == m.len() {
                         self.stats.dropped_malformed.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
-                    let mut request = Message::from(body);
-                    if let Some(metadata) = state.peer(peer).and_then(|p| p.metadata.clone()) {
-                        request.set_metadata(metadata);
-                    }
-                    state.rep_envelope = Some((peer, frames));
-                    break Ok(Some(request));
+                    // Taken off the front, so the request keeps the
+                    // connection's properties that fair queueing gave it.
+                    let envelope = (0..=delimiter).filter_map(|_| m.pop_front()).collect();
+                    state.rep_envelope = Some((peer, envelope));
+                    break Ok(Some(m));
                 }
             }
             SocketType::Req => {

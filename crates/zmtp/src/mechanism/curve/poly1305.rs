@@ -127,17 +127,7 @@ fn blocks(mut h: Limbs, r: &Limbs, data: &[u8]) -> Limbs {
 
 /// `(h mod p) + s mod 2^128`, little-endian.
 fn finish(h: Limbs, s: &[u8]) -> [u8; 16] {
-    let [mut h0, mut h1, mut h2, mut h3, mut h4] = h;
-    h2 += h1 >> 26;
-    h1 &= LIMB;
-    h3 += h2 >> 26;
-    h2 &= LIMB;
-    h4 += h3 >> 26;
-    h3 &= LIMB;
-    h0 += (h4 >> 26) * 5;
-    h4 &= LIMB;
-    h1 += h0 >> 26;
-    h0 &= LIMB;
+    let [mut h0, mut h1, mut h2, mut h3, mut h4] = carry(h);
     // h is now below 2^130 + small, so it is fully reduced after at most
     // one subtraction of p: g = h − p = h + 5 − 2^130, kept when it does
     // not go negative. Selected with a mask, not a branch.
