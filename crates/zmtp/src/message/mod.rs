@@ -60,10 +60,14 @@ impl Frames {
 }
 
 fn copy_frame(data: &[u8]) -> Frame {
-    SEND_ARENA
-        .try_with(|arena| arena.borrow_mut().frame(data))
-        // A thread being torn down has no arena left: allocate.
-        .unwrap_or_else(|_| Frame::copy_from_slice(data))
+    // Most messages fit inline: they need neither the thread's arena nor
+    // the thread-local look-up that reaches it.
+    Frame::inline(data).unwrap_or_else(|| {
+        SEND_ARENA
+            .try_with(|arena| arena.borrow_mut().frame(data))
+            // A thread being torn down has no arena left: allocate.
+            .unwrap_or_else(|_| Frame::copy_from_slice(data))
+    })
 }
 
 impl PartialEq for Message {
