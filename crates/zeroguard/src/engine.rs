@@ -52,6 +52,12 @@ const BUDGET_RECHECK: Duration = Duration::from_millis(20);
 /// a streaming sender would otherwise go round the queue with every
 /// message, one system call each (at 4 KiB that halved throughput).
 const BYPASS_GAP: Duration = Duration::from_micros(5);
+/// The largest message that may go round the queue. Writing a larger one
+/// takes longer than the thread hand-off it saves, and while the sending
+/// thread writes it cannot build the next: through the queue, the engine
+/// writes one message while the application builds the next (at 64 KiB,
+/// going round the queue cost a tenth of the throughput).
+const BYPASS_MAX_BYTES: usize = 16 * 1024;
 
 /// A connected byte stream.
 pub(crate) enum Stream {
@@ -305,6 +311,9 @@ impl Bypass for Link {
         let Item::Msg(msg) = &item else {
             return Err(item);
         };
+        if msg.payload_len() > BYPASS_MAX_BYTES {
+            return Err(item);
+        }
         // Refused, the message is queued and wakes the engine, which opens
         // the bypass again when it next sleeps: until then senders need not
         // ask (a streaming sender asks once per engine sleep, not per message).
