@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the three sides of the benchmark and runs them side by side:
 # zeroguard (release), libzmq (Debian's, through the project's own peer) and
-# zmq.rs (the zeromq crate), plus raw TCP as the ceiling.
+# zmq.rs (the zeromq crate), plus raw TCP as the ceiling; where the CPU has
+# AVX2, also a zeroguard build with it for the CURVE rows.
 # Usage: scripts/bench.sh [--rounds N] [--quick] [--transport tcp|ipc]
 set -euo pipefail
 cd "$(dirname "$0")/.."
