@@ -92,7 +92,8 @@ pub(crate) struct Limits {
     /// Heartbeat interval in milliseconds (0 turns heartbeats off).
     #[arg(long, value_name = "MS")]
     pub(crate) heartbeat: Option<u64>,
-    /// How long a waiting receive keeps checking before it sleeps, in
+    /// How long a waiting receive keeps checking before it sleeps, when
+    /// an answer is due (the socket sent since it last received), in
     /// microseconds (0: sleep at once, least CPU; at most 10000).
     #[arg(long, value_name = "US")]
     pub(crate) spin: Option<u64>,

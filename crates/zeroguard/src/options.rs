@@ -122,9 +122,10 @@ pub struct SocketOptions {
     /// How long a blocking receive keeps checking (yielding the CPU to any
     /// thread that wants it) before it puts its thread to sleep. A sleeping
     /// thread wakes tens of microseconds late, which dominates
-    /// request/reply latency; checking happens only while this socket's
-    /// waits are that short, so a thread that waits long sleeps at once.
-    /// Zero always sleeps at once (least CPU). At most 10 ms. (A blocked
+    /// request/reply latency; checking happens only while an answer is due
+    /// (the socket sent a message since it last received one) and this
+    /// socket's waits are that short, so a thread that waits long, or one
+    /// that only receives a stream, sleeps at once. Zero always sleeps at once (least CPU). At most 10 ms. (A blocked
     /// send never checks: it waits for its own I/O thread, whose CPU the
     /// checking would take.)
     pub spin: Duration,

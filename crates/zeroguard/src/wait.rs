@@ -9,8 +9,10 @@
 //! for happens (on virtual machines often more): longer than a whole
 //! request and reply over loopback. So a blocking receive first keeps
 //! checking for a short while, yielding the CPU to any thread that wants
-//! it, when the previous wait on the same socket was that short; a thread
-//! whose waits are long (an idle server) sleeps at once.
+//! it, when an answer is due (the socket sent a message since it last
+//! received one) and the previous wait on the same socket was that short;
+//! a thread whose waits are long (an idle server), or that only receives
+//! (a stream's consumer), sleeps at once.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};

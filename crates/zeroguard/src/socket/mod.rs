@@ -205,6 +205,10 @@ pub(crate) struct SocketCore {
     pub(crate) per_address: Mutex<HashMap<IpAddr, AddressCount>>,
     /// How long the last blocking send or receive waited, in nanoseconds.
     last_wait: AtomicU64,
+    /// A message went out since the last one came in: an answer may be on
+    /// its way, so a blocking receive checks before it sleeps (see
+    /// [`spin`](SocketCore::spin)).
+    answer_due: AtomicBool,
 }
 
 impl std::fmt::Debug for SocketCore {
@@ -251,6 +255,7 @@ impl SocketCore {
             handshakes: AtomicUsize::new(0),
             per_address: Mutex::new(HashMap::new()),
             last_wait: AtomicU64::new(0),
+            answer_due: AtomicBool::new(false),
         });
         ctx.register(&core);
         Ok(core)
@@ -300,11 +305,27 @@ impl SocketCore {
             .map(|t| std::time::Instant::now() + t)
     }
 
-    /// How a blocking call on this socket waits before it sleeps.
+    /// How a blocking receive on this socket waits before it sleeps: it
+    /// checks only while an answer is due. A receiver that only receives (a
+    /// stream's PULL or SUB) sleeps at once: its checking would take the CPU
+    /// from the I/O threads that bring its messages, and it gains nothing,
+    /// since the next message is in its queue as soon as it wakes.
     pub(crate) fn spin(&self) -> Spin<'_> {
+        let window = match self.answer_due.load(Ordering::Relaxed) {
+            true => self.with_options(|o| o.spin),
+            false => Duration::ZERO,
+        };
         Spin {
-            window: self.with_options(|o| o.spin),
+            window,
             last_wait: &self.last_wait,
+        }
+    }
+
+    /// Records that a message went out (`true`) or came in (`false`),
+    /// writing only on a change, so a stream costs no store per message.
+    pub(crate) fn note_answer_due(&self, due: bool) {
+        if self.answer_due.load(Ordering::Relaxed) != due {
+            self.answer_due.store(due, Ordering::Relaxed);
         }
     }
 

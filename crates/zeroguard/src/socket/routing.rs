@@ -112,7 +112,15 @@ fn is_subscription_message(msg: &Message) -> Option<(bool, Bytes)> {
 
 impl SocketCore {
     /// One attempt to send, by the rules of this socket's kind.
-    pub(crate) fn try_send(&self, mut msg: Message) -> Result<SendOutcome> {
+    pub(crate) fn try_send(&self, msg: Message) -> Result<SendOutcome> {
+        let outcome = self.route_out(msg)?;
+        if matches!(outcome, SendOutcome::Done) {
+            self.note_answer_due(true);
+        }
+        Ok(outcome)
+    }
+
+    fn route_out(&self, mut msg: Message) -> Result<SendOutcome> {
         if self.is_closed() {
             return Err(Error::Closed);
         }
@@ -233,6 +241,14 @@ impl SocketCore {
 
     /// One attempt to receive, by the rules of this socket's kind.
     pub(crate) fn try_recv(&self) -> Result<Option<Message>> {
+        let got = self.take_in()?;
+        if got.is_some() {
+            self.note_answer_due(false);
+        }
+        Ok(got)
+    }
+
+    fn take_in(&self) -> Result<Option<Message>> {
         let mut state = self.lock();
         let result = match self.kind {
             SocketType::Pull | SocketType::Dealer | SocketType::Pair | SocketType::XSub => {
@@ -445,6 +461,48 @@ impl SocketCore {
 #[cfg(test)]
 mod tests {
     use super::turn;
+    use crate::socket::api::core_of;
+    use crate::{Context, Pull, Push, Rep, Req, Socket};
+    use std::time::Duration;
+    use zeroguard_zmtp::Message;
+
+    #[test]
+    fn only_a_socket_awaiting_an_answer_checks_before_sleeping() {
+        let ctx = Context::new().unwrap();
+        let rep = Socket::<Rep>::new(&ctx).unwrap();
+        let ep = rep.bind("inproc://answer-due").unwrap();
+        let req = Socket::<Req>::new(&ctx).unwrap();
+        req.connect(&ep).unwrap();
+        let window = |core: &crate::socket::SocketCore| core.spin().window;
+        let (req_core, rep_core) = (core_of(&req), core_of(&rep));
+        assert_eq!(
+            window(rep_core),
+            Duration::ZERO,
+            "nothing sent yet: no answer due"
+        );
+        req.send("ping").unwrap();
+        assert!(window(req_core) > Duration::ZERO, "a request is out");
+        assert_eq!(rep.recv().unwrap(), Message::from("ping"));
+        assert_eq!(window(rep_core), Duration::ZERO, "REP has sent nothing");
+        rep.send("pong").unwrap();
+        assert!(
+            window(rep_core) > Duration::ZERO,
+            "the next request may follow the reply"
+        );
+        assert_eq!(req.recv().unwrap(), Message::from("pong"));
+        assert_eq!(window(req_core), Duration::ZERO, "the answer came");
+
+        // A stream's receiver never awaits an answer: it sleeps at once.
+        let pull = Socket::<Pull>::new(&ctx).unwrap();
+        let ep = pull.bind("inproc://stream").unwrap();
+        let push = Socket::<Push>::new(&ctx).unwrap();
+        push.connect(&ep).unwrap();
+        for _ in 0..3 {
+            push.send("data").unwrap();
+            assert_eq!(pull.recv().unwrap(), Message::from("data"));
+            assert_eq!(window(core_of(&pull)), Duration::ZERO);
+        }
+    }
 
     #[test]
     fn a_turn_visits_every_peer_once_from_any_start() {
