@@ -166,6 +166,9 @@ async fn accept_loop(
             engine::run(stream, params).await;
         });
     }
+    // The event tells that the endpoint is closed: a peer connecting once it
+    // is out must be refused, so the socket (and an ipc file) goes first.
+    drop(listener);
     core.emit(MonitorEvent::Closed { endpoint });
 }
 
