@@ -311,9 +311,6 @@ impl Bypass for Link {
         let Item::Msg(msg) = &item else {
             return Err(item);
         };
-        if msg.payload_len() > BYPASS_MAX_BYTES {
-            return Err(item);
-        }
         // Refused, the message is queued and wakes the engine, which opens
         // the bypass again when it next sleeps: until then senders need not
         // ask (a streaming sender asks once per engine sleep, not per message).
@@ -321,6 +318,9 @@ impl Bypass for Link {
             queue.open_bypass(false);
             Err(item)
         };
+        if msg.payload_len() > BYPASS_MAX_BYTES {
+            return refuse(item);
+        }
         let Ok(mut guard) = self.wire.try_lock() else {
             return refuse(item);
         };

@@ -125,9 +125,9 @@ pub struct SocketOptions {
     /// request/reply latency; checking happens only while an answer is due
     /// (the socket sent a message since it last received one) and this
     /// socket's waits are that short, so a thread that waits long, or one
-    /// that only receives a stream, sleeps at once. Zero always sleeps at once (least CPU). At most 10 ms. (A blocked
-    /// send never checks: it waits for its own I/O thread, whose CPU the
-    /// checking would take.)
+    /// that only receives a stream, sleeps at once. Zero always sleeps at
+    /// once (least CPU). At most 10 ms. (A blocked send never checks: it
+    /// waits for its own I/O thread, whose CPU the checking would take.)
     pub spin: Duration,
 }
 
