@@ -22,12 +22,13 @@
 //! flushed (an ERROR command telling the peer why), after which the
 //! transport should be closed.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::body::{BodyPool, LargeBody, BODY_MAX, BODY_MIN, LEAD_READ};
+use crate::body::{BodyPool, LargeBody, BODY_MAX, BODY_MIN, HELD_BODIES_BYTES, LEAD_READ};
 use crate::command::{self, encode_error, parse_ping, parse_pong, RawCommand};
 use crate::config::{Config, MechanismConfig};
 use crate::error::{Error, ErrorCategory};
@@ -121,6 +122,12 @@ pub struct Connection {
     /// A large message frame being read into a buffer of its own; input
     /// is empty while it is incomplete, so it is the next frame decoded.
     body: Option<LargeBody>,
+    /// Large frames complete but not yet decoded (with their MORE flags),
+    /// which come before `body` and `input`. Reading on past a complete
+    /// body lets a driver hand several to the application in one wake-up.
+    done: VecDeque<(bool, Bytes)>,
+    /// Bytes in `done`, at most [`HELD_BODIES_BYTES`].
+    done_bytes: usize,
     /// Buffers of large bodies the application has dropped, for reuse.
     pool: Arc<BodyPool>,
     /// The last frame was a large body: the next read brings its successor's
@@ -173,6 +180,8 @@ impl Connection {
             cipher: None,
             scratch: BytesMut::new(),
             body: None,
+            done: VecDeque::new(),
+            done_bytes: 0,
             pool: Arc::default(),
             lead: false,
         })
@@ -220,7 +229,11 @@ impl Connection {
             self.start_large_body();
         }
         let n = match &mut self.body {
-            Some(body) if body.missing() > 0 => body.read_into(read)?,
+            Some(body) if body.missing() > 0 => {
+                let n = body.read_into(read)?;
+                self.hold_complete_body();
+                n
+            }
             _ => {
                 let room = if std::mem::take(&mut self.lead) {
                     room.min(LEAD_READ)
@@ -235,6 +248,21 @@ impl Connection {
             self.heartbeat.on_input();
         }
         Ok(n)
+    }
+
+    /// Sets a body that has just been completed aside (within
+    /// [`HELD_BODIES_BYTES`]), so that reading goes on: its successor's
+    /// header is likely already waiting. Beyond the limit the body stays
+    /// where it is, and input stops until it is decoded.
+    fn hold_complete_body(&mut self) {
+        let room = HELD_BODIES_BYTES.saturating_sub(self.done_bytes);
+        if let Some(body) = self.body.take_if(|b| b.missing() == 0 && b.held() <= room) {
+            let more = body.more;
+            let body = body.finish(&self.pool);
+            self.done_bytes += body.len();
+            self.done.push_back((more, body));
+            self.lead = true;
+        }
     }
 
     /// When the input holds the start of a large message frame (and
@@ -295,6 +323,7 @@ impl Connection {
         self.input
             .len()
             .saturating_add(self.body.as_ref().map_or(0, LargeBody::held))
+            .saturating_add(self.done_bytes)
             .saturating_add(usize::try_from(self.partial_len).unwrap_or(usize::MAX))
     }
 
@@ -600,6 +629,8 @@ impl Connection {
         self.awaiting_decision = false;
         self.input = BytesMut::new();
         self.body = None;
+        self.done = VecDeque::new();
+        self.done_bytes = 0;
         self.partial = Vec::new();
         self.partial_len = 0;
         self.queued = None;
@@ -681,6 +712,13 @@ impl Connection {
                     }
                 }
                 Phase::Active => {
+                    if let Some((more, body)) = self.done.pop_front() {
+                        self.done_bytes = self.done_bytes.saturating_sub(body.len());
+                        if let Some(event) = self.on_message_frame(more, Frame::from(body))? {
+                            return Ok(Some(event));
+                        }
+                        continue;
+                    }
                     if let Some(body) = self.body.take_if(|b| b.missing() == 0) {
                         self.lead = true;
                         let more = body.more;

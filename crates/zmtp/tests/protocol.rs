@@ -937,6 +937,56 @@ proptest! {
     }
 }
 
+/// A stream of large messages is read on past each complete body, so a
+/// driver hands several to the application at once; but only so far: the
+/// complete bodies a connection holds undecoded are bounded, and then it
+/// asks for no more input until they are taken.
+#[test]
+fn complete_large_bodies_are_held_while_reading_on_within_a_bound() {
+    let msgs: Vec<Message> = (0..8u8)
+        .map(|i| Message::from(vec![i; 64 * 1024]))
+        .collect();
+    let mut wire = null_preamble(SocketType::Push);
+    let mut sender = Pair::new(null_config(SocketType::Push), null_config(SocketType::Pull));
+    sender.pump(accept_all);
+    for m in &msgs {
+        sender.a.send(m, &mut wire).unwrap();
+    }
+    let (mut c, now) = large_server();
+    let mut rest = &wire[..];
+    // The greeting and handshake first, then the first body begins.
+    read_some(&mut c, now, &mut rest, 70_000);
+    while c.poll_event().unwrap().is_some() {}
+    let mut reads = 0;
+    while c.wants_input() && !rest.is_empty() {
+        read_some(&mut c, now, &mut rest, 64 * 1024);
+        reads += 1;
+        assert!(reads < 100, "input is never refused");
+    }
+    let held = c.retained_input();
+    assert!(
+        held >= 4 * 64 * 1024,
+        "read on past complete bodies: {held} bytes held"
+    );
+    // Four set aside, the fifth complete in place, and a lead read's worth.
+    assert!(held <= 5 * 64 * 1024 + 8 * 1024, "held {held} bytes");
+    assert!(!rest.is_empty(), "the whole stream was taken in");
+    let mut next = 0;
+    while !rest.is_empty() || c.retained_input() > 0 {
+        while let Some(event) = c.poll_event().unwrap() {
+            let Event::Message(m) = event else { continue };
+            assert_eq!(m, msgs[next]);
+            next += 1;
+        }
+        if !rest.is_empty() {
+            read_some(&mut c, now, &mut rest, 64 * 1024);
+        }
+        reads += 1;
+        assert!(reads < 200, "no progress");
+    }
+    assert_eq!(next, msgs.len());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
