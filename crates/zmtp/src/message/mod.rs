@@ -63,6 +63,9 @@ fn copy_frame(data: &[u8]) -> Frame {
     // Most messages fit inline: they need neither the thread's arena nor
     // the thread-local look-up that reaches it.
     Frame::inline(data).unwrap_or_else(|| {
+        if let Some(large) = crate::body::copy_for_sending(data) {
+            return Frame::from(large);
+        }
         SEND_ARENA
             .try_with(|arena| arena.borrow_mut().frame(data))
             // A thread being torn down has no arena left: allocate.
@@ -119,7 +122,9 @@ impl Message {
     /// copied into a 4 KiB block shared with the next such messages built
     /// on the same thread, so a stream of small messages allocates once
     /// per block rather than once per message (a message kept long pins at
-    /// most its block). Larger data gets an allocation of its own.
+    /// most its block). Larger data gets an allocation of its own; from
+    /// 32 KiB to 1 MiB, a buffer that a written message gave back (so its
+    /// pages are not faulted in again), from a pool of at most 1 MiB.
     pub fn copy_from_slice(data: &[u8]) -> Message {
         Message::from(copy_frame(data))
     }
