@@ -305,6 +305,9 @@ impl Connection {
             self.scratch = BytesMut::new();
         }
         self.pool.release();
+        if self.done.is_empty() && self.done.capacity() > 0 {
+            self.done = VecDeque::new();
+        }
         if self.partial.is_empty() && self.partial.capacity() > 0 {
             self.partial = Vec::new();
         }
