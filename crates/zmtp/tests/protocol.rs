@@ -796,12 +796,7 @@ proptest! {
         msgs in prop::collection::vec(arb_message(), 1..5),
         cuts in prop::collection::vec(1usize..300, 1..40),
     ) {
-        let mut wire = null_preamble(SocketType::Push);
-        let mut sender = Pair::new(null_config(SocketType::Push), null_config(SocketType::Pull));
-        sender.pump(accept_all);
-        for m in &msgs {
-            sender.a.send(m, &mut wire).unwrap();
-        }
+        let wire = pusher_wire(&msgs);
         let (mut c, now) = raw_server(SocketType::Pull);
         let mut delivered = Vec::new();
         let mut rest = &wire[..];
@@ -868,6 +863,17 @@ fn read_some(c: &mut Connection, now: Instant, rest: &mut &[u8], chunk: usize) -
     .unwrap()
 }
 
+/// What a PUSH peer writes: its greeting and READY, then `msgs`.
+fn pusher_wire(msgs: &[Message]) -> BytesMut {
+    let mut wire = null_preamble(SocketType::Push);
+    let mut sender = Pair::new(null_config(SocketType::Push), null_config(SocketType::Pull));
+    sender.pump(accept_all);
+    for m in msgs {
+        sender.a.send(m, &mut wire).unwrap();
+    }
+    wire
+}
+
 fn large_server() -> (Connection, Instant) {
     let now = Instant::now();
     let mut config = null_config(SocketType::Pull);
@@ -899,12 +905,7 @@ proptest! {
         chunks in prop::collection::vec(1usize..100_000, 1..20),
         keep in any::<bool>(),
     ) {
-        let mut wire = null_preamble(SocketType::Push);
-        let mut sender = Pair::new(null_config(SocketType::Push), null_config(SocketType::Pull));
-        sender.pump(accept_all);
-        for m in &msgs {
-            sender.a.send(m, &mut wire).unwrap();
-        }
+        let wire = pusher_wire(&msgs);
         let (mut c, now) = large_server();
         let mut rest = &wire[..];
         let mut kept = Vec::new();
@@ -946,12 +947,7 @@ fn complete_large_bodies_are_held_while_reading_on_within_a_bound() {
     let msgs: Vec<Message> = (0..8u8)
         .map(|i| Message::from(vec![i; 64 * 1024]))
         .collect();
-    let mut wire = null_preamble(SocketType::Push);
-    let mut sender = Pair::new(null_config(SocketType::Push), null_config(SocketType::Pull));
-    sender.pump(accept_all);
-    for m in &msgs {
-        sender.a.send(m, &mut wire).unwrap();
-    }
+    let wire = pusher_wire(&msgs);
     let (mut c, now) = large_server();
     let mut rest = &wire[..];
     // The greeting and handshake first, then the first body begins.
