@@ -12,13 +12,6 @@ IMPLS = {
     "libzmq": [os.path.join(ROOT, "target/bench/libzmq_peer")],
     "zmq.rs": [os.path.join(ROOT, "bench/zmqrs-peer/target/release/zmqrs-peer")],
 }
-# zeroguard compiled with AVX2 (scripts/bench.sh builds it where the CPU has
-# it), for the CURVE rows only: libsodium inside libzmq switches to its AVX2
-# code at run time, a Rust build only when compiled for it.
-AVX2 = "zeroguard, AVX2 build"
-AVX2_BIN = os.path.join(ROOT, "target/bench-avx2/release/zeroguard")
-if os.path.exists(AVX2_BIN):
-    IMPLS[AVX2] = [AVX2_BIN, "perf"]
 # name, kind, size, count, curve, transports
 WORKLOADS = [
     ("PUSH/PULL 16 B", "thr", 16, 2_000_000, False),
@@ -87,7 +80,7 @@ def main():
     for name, kind, size, count, curve in WORKLOADS:
         if args.quick:
             count = max(count // 10, 1000)
-        impls = [i for i in IMPLS if not (curve and i == "zmq.rs") and (curve or i != AVX2)]
+        impls = [i for i in IMPLS if not (curve and i == "zmq.rs")]
         if args.transport == "ipc":
             impls = [i for i in impls if i != "zmq.rs"]
         for rnd in range(rounds):
@@ -129,18 +122,6 @@ def main():
             r = med["zeroguard"] / med[i] if kind == "thr" else med[i] / med["zeroguard"]
             return f"{r:.2f}×"
         print(f"| {name} | {fmt('zeroguard')} | {fmt('libzmq')} | {fmt('zmq.rs')} | {ratio('libzmq')} | {ratio('zmq.rs')} |")
-    if AVX2 in IMPLS:
-        print(f"\nCURVE with zeroguard compiled for AVX2 (`-C target-feature=+avx2`):\n")
-        print("| workload | zeroguard, AVX2 build | libzmq | vs libzmq |")
-        print("|---|---|---|---|")
-        for name, kind, size, count, curve in WORKLOADS:
-            if not curve or (name, AVX2) not in results or (name, "libzmq") not in results:
-                continue
-            a = statistics.median(results[(name, AVX2)])
-            z = statistics.median(results[(name, "libzmq")])
-            r = a / z if kind == "thr" else z / a
-            unit = lambda v: f"{v:,.0f} msg/s" if kind == "thr" else f"{v:.1f} µs"
-            print(f"| {name} | {unit(a)} | {unit(z)} | {r:.2f}× |")
     zg64 = results.get((CEILING_ROW, "zeroguard"), [0])
     med64 = statistics.median(zg64)
     print(f"\nraw TCP loopback (128 KiB writes): {ceiling:,.0f} MB/s; zeroguard at 64 KiB: "
