@@ -1,16 +1,17 @@
-//! The Poly1305 tag of a MESSAGE box, four blocks per step in SSE2 lanes.
+//! The Poly1305 tag of a MESSAGE box, several blocks per step in vector lanes.
 //!
 //! Poly1305 evaluates the message as a polynomial in the key's `r` modulo
 //! 2^130 − 5, one 16-byte block after another; RustCrypto's portable
 //! backend does that with scalar 26-bit limbs, and at 4 KiB it was about
 //! 40 % of a CURVE box (its AVX2 backend is slower still on the machines
 //! measured, see `.cargo/config.toml`). Here, on x86-64, the blocks go
-//! through two 64-bit lanes of SSE2 vectors: with `r²` and `r⁴` computed
-//! once per tag, each step takes four blocks as `h·r⁴ + (m₀, m₁)·r² +
-//! (m₂, m₃)` (even blocks in one lane, odd in the other, one `pmuludq`
-//! per pair of limb products), and the lanes are folded together with
-//! `(r², r)` at the end. That is about twice the scalar speed. Whatever
-//! does not fill a step (and every input on other targets) takes the same
+//! through 64-bit vector lanes, one `pmuludq` per pair (or quadruple) of
+//! limb products: with powers of `r` computed once per tag, each lane
+//! absorbs every second block (two SSE2 lanes, four blocks per step, about
+//! twice the scalar speed) or every fourth (four AVX2 lanes where the CPU
+//! has them, chosen at run time, eight blocks per step, about 1.4× SSE2 at
+//! 4 KiB), and the lanes are folded together at the end. Whatever does not
+//! fill a step (and every input on other targets) takes the same
 //! arithmetic one block at a time on `u64`.
 //!
 //! Every operation is data-independent (no branch or index depends on the
@@ -102,9 +103,9 @@ fn clamped_r(key: &[u8; 32]) -> Limbs {
 /// The Poly1305 tag of `data` under the one-time key `key` (`r || s`).
 pub(crate) fn tag(key: &[u8; 32], data: &[u8]) -> [u8; 16] {
     let r = clamped_r(key);
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    #[cfg(target_arch = "x86_64")]
     let (h, rest) = lanes::steps(&r, data);
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    #[cfg(not(target_arch = "x86_64"))]
     let (h, rest) = ([0; 5], data);
     finish(blocks(h, &r, rest), &key[16..])
 }
@@ -161,88 +162,81 @@ fn finish(h: Limbs, s: &[u8]) -> [u8; 16] {
     out
 }
 
-/// Four blocks per step in two SSE2 lanes.
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+/// Whole steps in vector lanes: two SSE2 lanes on every x86-64, four AVX2
+/// lanes first where the CPU has AVX2 (chosen at run time, as in
+/// `salsa.rs`).
+///
+/// With `L` lanes a step takes `2L` blocks as `h·r^2L + older·r^L +
+/// newer`, lane `i` holding block `i` of each half, so every lane absorbs
+/// every `L`-th block; at the end lane `i` is multiplied by `r^(L−i)` and
+/// the lanes are added. A starting accumulator (from the wider lanes) joins
+/// the first block, which the steps then multiply by `r^n` in all.
+#[cfg(target_arch = "x86_64")]
 mod lanes {
     use super::{carry, mul, Limbs, BLOCK, HIBIT, LIMB};
-    use safe_arch::{
-        add_i64_m128i, bitand_m128i, bitor_m128i, load_unaligned_m128i, m128i,
-        mul_widen_u32_odd_m128i, shl_imm_u64_m128i, shr_imm_u64_m128i, unpack_high_i64_m128i,
-        unpack_low_i64_m128i, zeroed_m128i,
-    };
 
-    /// Bytes of one step: four blocks.
-    const STEP: usize = 4 * BLOCK;
-
-    /// Five limbs, each vector holding one limb of two numbers.
-    type Lanes = [m128i; 5];
-
-    #[inline(always)]
-    fn pair(a: u64, b: u64) -> m128i {
-        m128i::from([a, b])
+    /// The 64-bit lanes of one vector, with the operations the limb
+    /// arithmetic takes.
+    trait Vector: Copy {
+        /// Lanes per vector: blocks absorbed side by side.
+        const LANES: usize;
+        /// What it takes to build one: nothing, or for instructions chosen
+        /// at run time the proof that the CPU has them.
+        type Maker: Copy;
+        /// The vector whose lane `i` is `f(i)`.
+        fn from_fn(maker: Self::Maker, f: impl FnMut(usize) -> u64) -> Self;
+        /// The lanes, in order.
+        fn lanes(self) -> [u64; 4];
+        fn add(self, other: Self) -> Self;
+        /// The low 32 bits of each lane times those of `other`, 64-bit results.
+        fn mul32(self, other: Self) -> Self;
+        fn and(self, other: Self) -> Self;
+        fn or(self, other: Self) -> Self;
+        fn shr<const N: i32>(self) -> Self;
+        fn shl<const N: i32>(self) -> Self;
+        /// The low and the high eight bytes of `LANES` consecutive blocks,
+        /// block `i` in lane `i`.
+        fn halves(maker: Self::Maker, blocks: &[u8]) -> (Self, Self);
     }
 
+    /// The limbs of `V::LANES` consecutive whole blocks, one per lane.
     #[inline(always)]
-    fn add(a: m128i, b: m128i) -> m128i {
-        add_i64_m128i(a, b)
-    }
-
-    /// The low 32 bits of each lane of `a` times those of `b`, 64-bit results.
-    #[inline(always)]
-    fn mul32(a: m128i, b: m128i) -> m128i {
-        mul_widen_u32_odd_m128i(a, b)
-    }
-
-    /// The limbs of two consecutive whole blocks (32 bytes), one per lane.
-    #[inline(always)]
-    fn two_blocks(bytes: &[u8; 2 * BLOCK]) -> Lanes {
-        let (first, second) = bytes.split_at(BLOCK);
-        let (Ok(first), Ok(second)) = (<&[u8; BLOCK]>::try_from(first), second.try_into()) else {
-            unreachable!("32 bytes split into two blocks of 16");
-        };
-        let a = load_unaligned_m128i(first);
-        let b = load_unaligned_m128i(second);
-        let lo = unpack_low_i64_m128i(a, b);
-        let hi = unpack_high_i64_m128i(a, b);
-        let limb = pair(LIMB, LIMB);
+    fn block_limbs<V: Vector>(maker: V::Maker, blocks: &[u8]) -> [V; 5] {
+        let (lo, hi) = V::halves(maker, blocks);
+        let limb = V::from_fn(maker, |_| LIMB);
         [
-            bitand_m128i(lo, limb),
-            bitand_m128i(shr_imm_u64_m128i::<26>(lo), limb),
-            bitand_m128i(
-                bitor_m128i(shr_imm_u64_m128i::<52>(lo), shl_imm_u64_m128i::<12>(hi)),
-                limb,
-            ),
-            bitand_m128i(shr_imm_u64_m128i::<14>(hi), limb),
-            bitor_m128i(shr_imm_u64_m128i::<40>(hi), pair(HIBIT, HIBIT)),
+            lo.and(limb),
+            lo.shr::<26>().and(limb),
+            lo.shr::<52>().or(hi.shl::<12>()).and(limb),
+            hi.shr::<14>().and(limb),
+            hi.shr::<40>().or(V::from_fn(maker, |_| HIBIT)),
         ]
     }
 
     /// A multiplier per lane: its limbs and the limbs times 5.
-    struct Multiplier {
-        r: Lanes,
-        s: Lanes,
+    struct Multiplier<V> {
+        r: [V; 5],
+        s: [V; 5],
     }
 
-    impl Multiplier {
-        fn new(a: &Limbs, b: &Limbs) -> Multiplier {
+    impl<V: Vector> Multiplier<V> {
+        /// Multiplies lane `i` by `per_lane(i)`.
+        #[inline(always)]
+        fn new(maker: V::Maker, per_lane: impl Fn(usize) -> Limbs) -> Multiplier<V> {
             Multiplier {
-                r: core::array::from_fn(|i| pair(a[i], b[i])),
-                s: core::array::from_fn(|i| pair(a[i] * 5, b[i] * 5)),
+                r: core::array::from_fn(|i| V::from_fn(maker, |lane| per_lane(lane)[i])),
+                s: core::array::from_fn(|i| V::from_fn(maker, |lane| per_lane(lane)[i] * 5)),
             }
         }
 
         /// `h·r` per lane, not yet reduced (the same sums as `super::mul`).
         #[inline(always)]
-        fn times(&self, h: &Lanes) -> Lanes {
+        fn times(&self, h: &[V; 5]) -> [V; 5] {
             let (r, s) = (&self.r, &self.s);
-            let dot = |a: [m128i; 5]| {
-                add(
-                    add(
-                        add(mul32(h[0], a[0]), mul32(h[1], a[1])),
-                        add(mul32(h[2], a[2]), mul32(h[3], a[3])),
-                    ),
-                    mul32(h[4], a[4]),
-                )
+            let dot = |a: [V; 5]| {
+                (h[0].mul32(a[0]).add(h[1].mul32(a[1])))
+                    .add(h[2].mul32(a[2]).add(h[3].mul32(a[3])))
+                    .add(h[4].mul32(a[4]))
             };
             [
                 dot([r[0], s[4], s[3], s[2], s[1]]),
@@ -257,17 +251,13 @@ mod lanes {
     /// Carries each lane back to limbs of about 26 bits: two chains side
     /// by side (0→1→2→3 and 3→4→0→1) to halve the latency.
     #[inline(always)]
-    fn carry_lanes(mut d: Lanes) -> Lanes {
-        let limb = pair(LIMB, LIMB);
+    fn carry_lanes<V: Vector>(maker: V::Maker, mut d: [V; 5]) -> [V; 5] {
+        let limb = V::from_fn(maker, |_| LIMB);
         let mut step = |from: usize, to: usize, times5: bool| {
-            let c = shr_imm_u64_m128i::<26>(d[from]);
-            d[from] = bitand_m128i(d[from], limb);
-            let c = if times5 {
-                add(c, shl_imm_u64_m128i::<2>(c))
-            } else {
-                c
-            };
-            d[to] = add(d[to], c);
+            let c = d[from].shr::<26>();
+            d[from] = d[from].and(limb);
+            let c = if times5 { c.add(c.shl::<2>()) } else { c };
+            d[to] = d[to].add(c);
         };
         step(0, 1, false);
         step(3, 4, false);
@@ -279,45 +269,276 @@ mod lanes {
         d
     }
 
-    /// Absorbs every whole step of `data`; returns the accumulator (reduced)
-    /// and the bytes left for block-at-a-time processing.
-    pub(super) fn steps<'a>(r: &Limbs, data: &'a [u8]) -> (Limbs, &'a [u8]) {
-        let whole = data.len() / STEP * STEP;
+    /// Absorbs every whole step of `data` into `h`; returns the accumulator
+    /// (reduced) and the bytes left over.
+    #[inline(always)]
+    fn steps_in<'a, V: Vector>(
+        maker: V::Maker,
+        r: &Limbs,
+        h: Limbs,
+        data: &'a [u8],
+    ) -> (Limbs, &'a [u8]) {
+        let half = V::LANES * BLOCK;
+        let whole = data.len() / (2 * half) * (2 * half);
         if whole == 0 {
-            return ([0; 5], data);
+            return (h, data);
         }
         let (head, rest) = data.split_at(whole);
-        let r2 = carry(mul(r, r));
-        let r4 = carry(mul(&r2, &r2));
-        let by_r2 = Multiplier::new(&r2, &r2);
-        let by_r4 = Multiplier::new(&r4, &r4);
-        // The loop carries the unreduced sums and reduces them at the top
-        // of the next step: the reduction and the products then sit in one
-        // block of code, where the compiler can see that every multiplied
-        // limb fits 32 bits and emit one `pmuludq` per product (reduced at
-        // the bottom, it falls back to a 64-bit multiply of three).
-        let mut d = [zeroed_m128i(); 5];
-        for step in head.chunks_exact(STEP) {
-            let (Ok(front), Ok(back)) = (
-                <&[u8; 2 * BLOCK]>::try_from(&step[..2 * BLOCK]),
-                <&[u8; 2 * BLOCK]>::try_from(&step[2 * BLOCK..]),
-            ) else {
-                unreachable!("a step is four blocks");
-            };
-            let h = carry_lanes(d);
-            let older = by_r2.times(&two_blocks(front));
-            let newer = two_blocks(back);
-            let h = by_r4.times(&h);
-            d = core::array::from_fn(|i| add(add(h[i], older[i]), newer[i]));
+        // powers[i] = r^(i+1), up to r^LANES.
+        let mut powers = [*r; 4];
+        for i in 1..V::LANES {
+            powers[i] = carry(mul(&powers[i - 1], r));
         }
-        // Lane 0 holds the blocks two places from the end (times r²), lane 1
-        // those one place from it (times r): fold both into one number.
-        let folded = Multiplier::new(&r2, r).times(&carry_lanes(d));
-        let sum = core::array::from_fn(|i| {
-            let [a, b] = <[u64; 2]>::from(folded[i]);
-            a + b
-        });
+        let top = powers[V::LANES - 1];
+        let twice = carry(mul(&top, &top));
+        let by_half = Multiplier::<V>::new(maker, |_| top);
+        let by_step = Multiplier::<V>::new(maker, |_| twice);
+        let mut start = Some(core::array::from_fn::<V, 5, _>(|i| {
+            V::from_fn(maker, |lane| if lane == 0 { h[i] } else { 0 })
+        }));
+        // The loop carries the unreduced sums and reduces them at the top
+        // of the next step, so reduction and products sit in one block of
+        // code and every multiplied limb is known to fit 32 bits.
+        let mut d = [V::from_fn(maker, |_| 0); 5];
+        for step in head.chunks_exact(2 * half) {
+            let (front, back) = step.split_at(half);
+            let mut older = block_limbs::<V>(maker, front);
+            if let Some(start) = start.take() {
+                older = core::array::from_fn(|i| older[i].add(start[i]));
+            }
+            let acc = by_step.times(&carry_lanes(maker, d));
+            let older = by_half.times(&older);
+            let newer = block_limbs::<V>(maker, back);
+            d = core::array::from_fn(|i| acc[i].add(older[i]).add(newer[i]));
+        }
+        // Lane i holds the blocks LANES − i places from the end of each
+        // group: times r^(LANES − i), then all lanes into one number.
+        let fold = Multiplier::<V>::new(maker, |lane| powers[V::LANES - 1 - lane]);
+        let folded = fold.times(&carry_lanes(maker, d));
+        let sum = core::array::from_fn(|i| folded[i].lanes()[..V::LANES].iter().sum());
         (carry(sum), rest)
+    }
+
+    /// Absorbs every whole four-block step of `data` (eight-block steps
+    /// first where the CPU has AVX2); returns the accumulator (reduced) and
+    /// the bytes left for block-at-a-time processing.
+    pub(super) fn steps<'a>(r: &Limbs, data: &'a [u8]) -> (Limbs, &'a [u8]) {
+        let (h, rest) = avx2::steps(r, data).unwrap_or(([0; 5], data));
+        steps_in::<sse2::Sse2>((), r, h, rest)
+    }
+
+    /// Two lanes of SSE2, which every x86-64 has.
+    mod sse2 {
+        use safe_arch::{
+            add_i64_m128i, bitand_m128i, bitor_m128i, load_unaligned_m128i, m128i,
+            mul_widen_u32_odd_m128i, shl_imm_u64_m128i, shr_imm_u64_m128i, unpack_high_i64_m128i,
+            unpack_low_i64_m128i,
+        };
+
+        use super::{Vector, BLOCK};
+
+        #[derive(Clone, Copy)]
+        pub(super) struct Sse2(m128i);
+
+        impl Vector for Sse2 {
+            const LANES: usize = 2;
+            type Maker = ();
+            #[inline(always)]
+            fn from_fn((): (), mut f: impl FnMut(usize) -> u64) -> Sse2 {
+                Sse2(m128i::from([f(0), f(1)]))
+            }
+            #[inline(always)]
+            fn lanes(self) -> [u64; 4] {
+                let [a, b] = <[u64; 2]>::from(self.0);
+                [a, b, 0, 0]
+            }
+            #[inline(always)]
+            fn add(self, other: Sse2) -> Sse2 {
+                Sse2(add_i64_m128i(self.0, other.0))
+            }
+            #[inline(always)]
+            fn mul32(self, other: Sse2) -> Sse2 {
+                Sse2(mul_widen_u32_odd_m128i(self.0, other.0))
+            }
+            #[inline(always)]
+            fn and(self, other: Sse2) -> Sse2 {
+                Sse2(bitand_m128i(self.0, other.0))
+            }
+            #[inline(always)]
+            fn or(self, other: Sse2) -> Sse2 {
+                Sse2(bitor_m128i(self.0, other.0))
+            }
+            #[inline(always)]
+            fn shr<const N: i32>(self) -> Sse2 {
+                Sse2(shr_imm_u64_m128i::<N>(self.0))
+            }
+            #[inline(always)]
+            fn shl<const N: i32>(self) -> Sse2 {
+                Sse2(shl_imm_u64_m128i::<N>(self.0))
+            }
+            #[inline(always)]
+            fn halves((): (), blocks: &[u8]) -> (Sse2, Sse2) {
+                let (Ok(first), Ok(second)) = (
+                    <&[u8; BLOCK]>::try_from(&blocks[..BLOCK]),
+                    <&[u8; BLOCK]>::try_from(&blocks[BLOCK..2 * BLOCK]),
+                ) else {
+                    unreachable!("two blocks of 16 bytes");
+                };
+                let a = load_unaligned_m128i(first);
+                let b = load_unaligned_m128i(second);
+                (
+                    Sse2(unpack_low_i64_m128i(a, b)),
+                    Sse2(unpack_high_i64_m128i(a, b)),
+                )
+            }
+        }
+    }
+
+    /// Four lanes of AVX2, where the CPU has it.
+    mod avx2 {
+        use core::arch::x86_64::__m256i;
+
+        use pulp::x86::V3;
+        use pulp::NullaryFnOnce;
+
+        use super::{steps_in, Limbs, Vector, BLOCK};
+
+        /// Four lanes, with the proof that the CPU has AVX2 (no room taken).
+        #[derive(Clone, Copy)]
+        struct Avx2(V3, __m256i);
+
+        impl Vector for Avx2 {
+            const LANES: usize = 4;
+            type Maker = V3;
+            #[inline(always)]
+            fn from_fn(s: V3, f: impl FnMut(usize) -> u64) -> Avx2 {
+                Avx2(s, pulp::cast(core::array::from_fn::<u64, 4, _>(f)))
+            }
+            #[inline(always)]
+            fn lanes(self) -> [u64; 4] {
+                pulp::cast(self.1)
+            }
+            #[inline(always)]
+            fn add(self, other: Avx2) -> Avx2 {
+                Avx2(self.0, self.0.avx2._mm256_add_epi64(self.1, other.1))
+            }
+            #[inline(always)]
+            fn mul32(self, other: Avx2) -> Avx2 {
+                Avx2(self.0, self.0.avx2._mm256_mul_epu32(self.1, other.1))
+            }
+            #[inline(always)]
+            fn and(self, other: Avx2) -> Avx2 {
+                Avx2(self.0, self.0.avx2._mm256_and_si256(self.1, other.1))
+            }
+            #[inline(always)]
+            fn or(self, other: Avx2) -> Avx2 {
+                Avx2(self.0, self.0.avx2._mm256_or_si256(self.1, other.1))
+            }
+            #[inline(always)]
+            fn shr<const N: i32>(self) -> Avx2 {
+                Avx2(self.0, self.0.avx2._mm256_srli_epi64::<N>(self.1))
+            }
+            #[inline(always)]
+            fn shl<const N: i32>(self) -> Avx2 {
+                Avx2(self.0, self.0.avx2._mm256_slli_epi64::<N>(self.1))
+            }
+            #[inline(always)]
+            fn halves(s: V3, blocks: &[u8]) -> (Avx2, Avx2) {
+                let (Ok(front), Ok(back)) = (
+                    <[u8; 2 * BLOCK]>::try_from(&blocks[..2 * BLOCK]),
+                    <[u8; 2 * BLOCK]>::try_from(&blocks[2 * BLOCK..4 * BLOCK]),
+                ) else {
+                    unreachable!("four blocks of 16 bytes");
+                };
+                // (lo0, hi0, lo1, hi1) and (lo2, hi2, lo3, hi3); unpacking
+                // works within 128-bit halves, giving (lo0, lo2, lo1, lo3),
+                // which the permutation puts in block order.
+                let a: __m256i = pulp::cast(front);
+                let b: __m256i = pulp::cast(back);
+                let lo = s.avx2._mm256_unpacklo_epi64(a, b);
+                let hi = s.avx2._mm256_unpackhi_epi64(a, b);
+                const IN_ORDER: i32 = 0b11_01_10_00;
+                (
+                    Avx2(s, s.avx2._mm256_permute4x64_epi64::<IN_ORDER>(lo)),
+                    Avx2(s, s.avx2._mm256_permute4x64_epi64::<IN_ORDER>(hi)),
+                )
+            }
+        }
+
+        /// The eight-block steps, compiled for AVX2 (inlined into pulp's
+        /// function that enables it).
+        pub(super) struct Steps<'r, 'a> {
+            pub(super) s: V3,
+            pub(super) r: &'r Limbs,
+            /// The accumulator so far.
+            pub(super) h: Limbs,
+            pub(super) data: &'a [u8],
+        }
+
+        impl<'a> NullaryFnOnce for Steps<'_, 'a> {
+            type Output = (Limbs, &'a [u8]);
+            #[inline(always)]
+            fn call(self) -> (Limbs, &'a [u8]) {
+                steps_in::<Avx2>(self.s, self.r, self.h, self.data)
+            }
+        }
+
+        /// The eight-block steps of `data`, where the CPU has AVX2 and
+        /// `data` holds at least one step.
+        pub(super) fn steps<'a>(r: &Limbs, data: &'a [u8]) -> Option<(Limbs, &'a [u8])> {
+            if data.len() < 8 * BLOCK {
+                return None;
+            }
+            let s = V3::try_new()?;
+            Some(s.vectorize(Steps {
+                s,
+                r,
+                h: [0; 5],
+                data,
+            }))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::{blocks, clamped_r, finish};
+        use super::*;
+
+        #[test]
+        fn two_lanes_and_four_lanes_each_agree_with_one_block_at_a_time() {
+            // `tag` takes four lanes first where the CPU has AVX2: each kind
+            // is checked alone here, from a fresh and from a carried-in
+            // accumulator.
+            let key: [u8; 32] = core::array::from_fn(|i| (i * 37).to_le_bytes()[0] ^ 0xa5);
+            let r = clamped_r(&key);
+            let data: Vec<u8> = (0..4097u32)
+                .map(|i| (i * 89 + 3).to_le_bytes()[0])
+                .collect();
+            let carried = blocks([0; 5], &r, &data[..48]);
+            for len in [64, 127, 128, 200, 256, 1000, 4096, 4097] {
+                let data = &data[..len];
+                let expected = finish(blocks(carried, &r, data), &key[16..]);
+                let (h, rest) = steps_in::<sse2::Sse2>((), &r, carried, data);
+                assert_eq!(
+                    finish(blocks(h, &r, rest), &key[16..]),
+                    expected,
+                    "two lanes, {len} bytes"
+                );
+                if let Some(s) = pulp::x86::V3::try_new() {
+                    let (h, rest) = s.vectorize(avx2::Steps {
+                        s,
+                        r: &r,
+                        h: carried,
+                        data,
+                    });
+                    assert_eq!(
+                        finish(blocks(h, &r, rest), &key[16..]),
+                        expected,
+                        "four lanes, {len} bytes"
+                    );
+                }
+            }
+        }
     }
 }
 
