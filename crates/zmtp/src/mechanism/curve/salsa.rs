@@ -179,6 +179,22 @@ trait Wide: Lane {
     fn from_fn(maker: Self::Maker, f: impl FnMut(usize) -> u32) -> Self;
     /// Writes lane `i` to `out[i]`.
     fn write_lanes(self, out: &mut [u32]);
+
+    /// XORs the blocks whose words `state` holds (lane `i` of word `w` is
+    /// word `w` of block `i`) into `dst` (`BLOCKS` × 64 bytes): word by
+    /// word, unless the vectors can turn the lanes into blocks themselves.
+    #[inline(always)]
+    fn xor_blocks(state: &[Self; 16], dst: &mut [u8]) {
+        let mut lanes = [0u32; 16 * 8];
+        for (w, word) in state.iter().enumerate() {
+            word.write_lanes(&mut lanes[w * Self::BLOCKS..][..Self::BLOCKS]);
+        }
+        for (block, dst) in dst.chunks_exact_mut(BLOCK).enumerate() {
+            for (w, chunk) in dst.chunks_exact_mut(4).enumerate() {
+                xor_word(chunk, lanes[w * Self::BLOCKS + block]);
+            }
+        }
+    }
 }
 
 /// `Lane` and `Wide` for a vector of `$n` `u32` lanes.
@@ -232,16 +248,7 @@ fn xor_wide<L: Wide>(
     let lo = L::from_fn(maker, |i| words(i).0);
     let hi = L::from_fn(maker, |i| words(i).1);
     let out = core(&initial(maker, key, nonce, lo, hi));
-    // Lane i of word w is word w of block i.
-    let mut lanes = [0u32; 16 * 8];
-    for (w, word) in out.iter().enumerate() {
-        word.write_lanes(&mut lanes[w * L::BLOCKS..][..L::BLOCKS]);
-    }
-    for (block, dst) in dst.chunks_exact_mut(BLOCK).enumerate() {
-        for (w, chunk) in dst.chunks_exact_mut(4).enumerate() {
-            xor_word(chunk, lanes[w * L::BLOCKS + block]);
-        }
-    }
+    L::xor_blocks(&out, dst);
 }
 
 /// XORs the keystream from block `counter` on into `dst`, a whole number
@@ -272,10 +279,12 @@ fn xor_runs<L: Wide>(
 /// Eight lanes as one AVX2 vector, chosen at run time.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
+    use core::arch::x86_64::__m256i;
+
     use pulp::x86::V3;
     use pulp::{u32x8, NullaryFnOnce};
 
-    use super::{xor_runs, Lane, Wide};
+    use super::{xor_runs, Lane, Wide, BLOCK};
 
     /// One state word of eight blocks, with the proof that the CPU has
     /// AVX2 (which takes no room).
@@ -327,6 +336,51 @@ mod avx2 {
         fn write_lanes(self, out: &mut [u32]) {
             let lanes: [u32; 8] = pulp::cast(self.1);
             out.copy_from_slice(&lanes);
+        }
+
+        /// Two 8×8 transposes in registers (words 0–7, then 8–15), each
+        /// row then the half of a block, XORed in 32 bytes at a time:
+        /// word by word, this was a quarter of the instructions.
+        #[inline(always)]
+        fn xor_blocks(state: &[Avx2; 16], dst: &mut [u8]) {
+            let s = state[0].0;
+            let a = s.avx2;
+            for (half, words) in state.chunks_exact(8).enumerate() {
+                let w: [__m256i; 8] = core::array::from_fn(|i| pulp::cast(words[i].1));
+                // t[2j], t[2j + 1]: words 2j and 2j + 1 interleaved, per
+                // 128-bit half (blocks 0–3 low, 4–7 high).
+                let t: [__m256i; 8] = core::array::from_fn(|i| {
+                    let (x, y) = (w[i & !1], w[i | 1]);
+                    match i % 2 {
+                        0 => a._mm256_unpacklo_epi32(x, y),
+                        _ => a._mm256_unpackhi_epi32(x, y),
+                    }
+                });
+                // u[k], k < 4: words 0–3 of block k (low half) and of block
+                // k + 4 (high half); u[k + 4]: words 4–7 of the same blocks.
+                let u: [__m256i; 8] = core::array::from_fn(|j| {
+                    let base = (j / 4) * 4 + (j % 4) / 2;
+                    let (x, y) = (t[base], t[base + 2]);
+                    match j % 2 {
+                        0 => a._mm256_unpacklo_epi64(x, y),
+                        _ => a._mm256_unpackhi_epi64(x, y),
+                    }
+                });
+                for block in 0..8 {
+                    let (k, high) = (block % 4, block >= 4);
+                    let row = match high {
+                        false => a._mm256_permute2x128_si256::<0x20>(u[k], u[k + 4]),
+                        true => a._mm256_permute2x128_si256::<0x31>(u[k], u[k + 4]),
+                    };
+                    let at = block * BLOCK + half * 32;
+                    let Ok(bytes) = <[u8; 32]>::try_from(&dst[at..at + 32]) else {
+                        unreachable!("eight blocks of 64 bytes");
+                    };
+                    let data: __m256i = pulp::cast(bytes);
+                    let out: [u8; 32] = pulp::cast(a._mm256_xor_si256(data, row));
+                    dst[at..at + 32].copy_from_slice(&out);
+                }
+            }
         }
     }
 
@@ -415,7 +469,7 @@ impl<'k> Keystream<'k> {
         // The narrowest computation that covers the tail.
         let mut spare = [0u8; EIGHT];
         if tail.len() > FOUR {
-            xor_wide::<u32x8>((), self.key, &self.nonce, counter, &mut spare[..]);
+            xor_eights(self.key, &self.nonce, counter, &mut spare);
         } else if tail.len() > BLOCK {
             xor_wide::<u32x4>((), self.key, &self.nonce, counter, &mut spare[..FOUR]);
         } else {
