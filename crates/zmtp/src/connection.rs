@@ -257,12 +257,28 @@ impl Connection {
     fn hold_complete_body(&mut self) {
         let room = HELD_BODIES_BYTES.saturating_sub(self.done_bytes);
         if let Some(body) = self.body.take_if(|b| b.missing() == 0 && b.held() <= room) {
-            let more = body.more;
-            let body = body.finish(&self.pool);
+            let (more, body) = self.finish_body(body);
             self.done_bytes += body.len();
             self.done.push_back((more, body));
-            self.lead = true;
         }
+    }
+
+    /// A complete large body as a frame's bytes (with its MORE flag); the
+    /// next read brings its successor's header.
+    fn finish_body(&mut self, body: LargeBody) -> (bool, Bytes) {
+        self.lead = true;
+        (body.more, body.finish(&self.pool))
+    }
+
+    /// The oldest large body complete but not yet decoded: one set aside,
+    /// or the one in place.
+    fn take_complete_body(&mut self) -> Option<(bool, Bytes)> {
+        if let Some((more, body)) = self.done.pop_front() {
+            self.done_bytes = self.done_bytes.saturating_sub(body.len());
+            return Some((more, body));
+        }
+        let body = self.body.take_if(|b| b.missing() == 0)?;
+        Some(self.finish_body(body))
     }
 
     /// When the input holds the start of a large message frame (and
@@ -715,19 +731,8 @@ impl Connection {
                     }
                 }
                 Phase::Active => {
-                    if let Some((more, body)) = self.done.pop_front() {
-                        self.done_bytes = self.done_bytes.saturating_sub(body.len());
+                    if let Some((more, body)) = self.take_complete_body() {
                         if let Some(event) = self.on_message_frame(more, Frame::from(body))? {
-                            return Ok(Some(event));
-                        }
-                        continue;
-                    }
-                    if let Some(body) = self.body.take_if(|b| b.missing() == 0) {
-                        self.lead = true;
-                        let more = body.more;
-                        if let Some(event) =
-                            self.on_message_frame(more, Frame::from(body.finish(&self.pool)))?
-                        {
                             return Ok(Some(event));
                         }
                         continue;
