@@ -67,18 +67,45 @@ pub(crate) fn copy_for_sending(data: &[u8]) -> Option<Bytes> {
     copy_into_spare(&SEND_POOL, data)
 }
 
+/// A frame body of `len` bytes, zeroed and then written in place by
+/// `fill`, in a buffer from the shared send pool when its size is one the
+/// pools recycle (`fill` is given back otherwise).
+pub(crate) fn build_for_sending<F: FnOnce(&mut [u8])>(len: usize, fill: F) -> Result<Bytes, F> {
+    build_into_spare(&SEND_POOL, len, fill)
+}
+
+fn build_into_spare<F: FnOnce(&mut [u8])>(
+    pool: &'static BodyPool,
+    len: usize,
+    fill: F,
+) -> Result<Bytes, F> {
+    if !(BODY_MIN..=BODY_MAX).contains(&len) {
+        return Err(fill);
+    }
+    Ok(into_spare(pool, len, |buffer| {
+        buffer.resize(len, 0);
+        fill(buffer);
+    }))
+}
+
 fn copy_into_spare(pool: &'static BodyPool, data: &[u8]) -> Option<Bytes> {
     if !(BODY_MIN..=BODY_MAX).contains(&data.len()) {
         return None;
     }
-    let mut buffer = pool
-        .take(data.len())
-        .unwrap_or_else(|| Vec::with_capacity(data.len()));
-    buffer.extend_from_slice(data);
-    Some(Bytes::from_owner(Recycled {
+    Some(into_spare(pool, data.len(), |buffer| {
+        buffer.extend_from_slice(data);
+    }))
+}
+
+/// A buffer of at least `len` bytes from `pool` (or a new one), which
+/// `put` fills, shared so that it goes back to `pool` when dropped.
+fn into_spare(pool: &'static BodyPool, len: usize, put: impl FnOnce(&mut Vec<u8>)) -> Bytes {
+    let mut buffer = pool.take(len).unwrap_or_else(|| Vec::with_capacity(len));
+    put(&mut buffer);
+    Bytes::from_owner(Recycled {
         data: buffer,
         home: Home::Shared(pool),
-    }))
+    })
 }
 
 impl BodyPool {
@@ -282,6 +309,24 @@ mod tests {
         assert_eq!(second.as_ptr(), address);
         assert_eq!(&second[..], &[2; 40_000][..]);
         assert_eq!(POOL.spare_bytes(), 0);
+    }
+
+    #[test]
+    fn a_built_body_never_shows_what_its_buffer_carried_before() {
+        static POOL: BodyPool = BodyPool::new();
+        assert!(build_into_spare(&POOL, BODY_MIN - 1, |_| {}).is_err());
+        let first = copy_into_spare(&POOL, &[0xAA; 64 * 1024]).unwrap();
+        let address = first.as_ptr();
+        drop(first);
+        let mut zeroed = false;
+        let second = build_into_spare(&POOL, 50_000, |body| {
+            zeroed = body.len() == 50_000 && body.iter().all(|&b| b == 0);
+            body[..2].copy_from_slice(b"ok");
+        })
+        .unwrap_or_default();
+        assert!(zeroed);
+        assert_eq!(second.as_ptr(), address, "the recycled buffer carries it");
+        assert_eq!((second.len(), &second[..3]), (50_000, &b"ok\0"[..]));
     }
 
     #[test]

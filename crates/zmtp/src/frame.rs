@@ -204,6 +204,26 @@ impl Arena {
         self.block.split().freeze()
     }
 
+    /// A body of `len` bytes, zeroed and then written in place by `fill`,
+    /// in the current block as [`copy`](Arena::copy) would place it.
+    pub(crate) fn build(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) -> Bytes {
+        if len > ARENA_MAX_FRAME {
+            let mut own = BytesMut::zeroed(len);
+            fill(&mut own);
+            return own.freeze();
+        }
+        if self.block.capacity() - self.block.len() < len {
+            self.block = BytesMut::with_capacity(ARENA_BLOCK);
+        }
+        self.block.resize(self.block.len() + len, 0);
+        // Cut from the block before `fill` runs (as `copy` cuts its copy):
+        // should `fill` panic, nothing half-written is left in the block
+        // for the next frame.
+        let mut body = self.block.split();
+        fill(&mut body);
+        body.freeze()
+    }
+
     /// A message frame holding a copy of `body`: inline when it fits (no
     /// shared count at all), otherwise as by [`copy`](Arena::copy).
     pub(crate) fn frame(&mut self, body: &[u8]) -> crate::message::Frame {

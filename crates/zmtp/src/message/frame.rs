@@ -59,6 +59,18 @@ impl Frame {
         Some(Frame(Repr::Inline { len, data: buf }))
     }
 
+    /// A body of `len` bytes (at most [`INLINE_MAX`]; more is cut to it)
+    /// held inline, zeroed and then written by `fill`.
+    pub(crate) fn inline_built(len: usize, fill: impl FnOnce(&mut [u8])) -> Frame {
+        let len = len.min(INLINE_MAX);
+        let mut data = [0; INLINE_MAX];
+        fill(&mut data[..len]);
+        Frame(Repr::Inline {
+            len: u8::try_from(len).unwrap_or(0),
+            data,
+        })
+    }
+
     /// Whether the body is held inline (no allocation, no shared count).
     pub fn is_inline(&self) -> bool {
         matches!(self.0, Repr::Inline { .. })

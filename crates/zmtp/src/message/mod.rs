@@ -67,10 +67,41 @@ fn copy_frame(data: &[u8]) -> Frame {
             return Frame::from(large);
         }
         SEND_ARENA
-            .try_with(|arena| arena.borrow_mut().frame(data))
-            // A thread being torn down has no arena left: allocate.
-            .unwrap_or_else(|_| Frame::copy_from_slice(data))
+            .try_with(|arena| Some(arena.try_borrow_mut().ok()?.frame(data)))
+            .ok()
+            .flatten()
+            // A thread being torn down has no arena left, and a `fill` given
+            // to `build_frame` runs while it is lent: allocate.
+            .unwrap_or_else(|| Frame::copy_from_slice(data))
     })
+}
+
+fn build_frame(len: usize, fill: impl FnOnce(&mut [u8])) -> Frame {
+    if len <= INLINE_MAX {
+        return Frame::inline_built(len, fill);
+    }
+    let fill = match crate::body::build_for_sending(len, fill) {
+        Ok(large) => return Frame::from(large),
+        Err(fill) => fill,
+    };
+    let mut fill = Some(fill);
+    let built = SEND_ARENA
+        .try_with(|arena| {
+            // `fill` may build messages itself while the arena is lent to
+            // it: those get allocations of their own (see `copy_frame`).
+            let mut arena = arena.try_borrow_mut().ok()?;
+            Some(arena.build(len, fill.take()?))
+        })
+        .ok()
+        .flatten();
+    if let Some(body) = built {
+        return Frame::from(body);
+    }
+    let mut own = bytes::BytesMut::zeroed(len);
+    if let Some(fill) = fill {
+        fill(&mut own);
+    }
+    Frame::from(own.freeze())
 }
 
 impl PartialEq for Message {
@@ -133,6 +164,27 @@ impl Message {
     /// with [`copy_from_slice`](Message::copy_from_slice)).
     pub fn push_back_copy(&mut self, data: &[u8]) {
         self.push_back(copy_frame(data));
+    }
+
+    /// A one-frame message of `len` bytes that `fill` writes in place, as
+    /// `zmq_msg_init_size` and then writing into `zmq_msg_data` do: the
+    /// body is placed as [`copy_from_slice`](Message::copy_from_slice)
+    /// would place it (inline, in a shared block, or in a recycled buffer),
+    /// but nothing is copied into it. `fill` sees the body zeroed.
+    ///
+    /// ```
+    /// # use zeroguard_zmtp::Message;
+    /// let m = Message::build(4, |body| body.copy_from_slice(&7u32.to_be_bytes()));
+    /// assert_eq!(&m.frames()[0][..], &[0, 0, 0, 7]);
+    /// ```
+    pub fn build(len: usize, fill: impl FnOnce(&mut [u8])) -> Message {
+        Message::from(build_frame(len, fill))
+    }
+
+    /// Appends a frame of `len` bytes that `fill` writes in place (see
+    /// [`build`](Message::build)).
+    pub fn push_back_build(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) {
+        self.push_back(build_frame(len, fill));
     }
 
     /// Appends a frame.
@@ -327,5 +379,46 @@ mod tests {
         // Dropping the first message of a block leaves the others intact.
         drop(a);
         assert_eq!(b.frames()[0], second);
+    }
+
+    #[test]
+    fn built_bodies_start_zeroed_and_are_placed_as_copies_are() {
+        let small = [0, 5, INLINE_MAX, INLINE_MAX + 1, 300, 600, 4000];
+        let large = [40_000, 64 * 1024, crate::body::BODY_MAX + 1];
+        for len in small.into_iter().chain(large) {
+            // Stale bytes where the body may go: a dropped large copy's
+            // buffer goes back to the send pool, a block keeps its bytes.
+            drop(Message::copy_from_slice(&vec![0xAA; len]));
+            let mut zeroed = false;
+            let m = Message::build(len, |body| {
+                zeroed = body.len() == len && body.iter().all(|&b| b == 0);
+                body.fill(3);
+            });
+            assert!(zeroed, "{len} bytes");
+            let frame = &m.frames()[0];
+            assert_eq!(frame.len(), len);
+            assert!(frame.iter().all(|&b| b == 3), "{len} bytes");
+            assert_eq!(frame.is_inline(), len <= INLINE_MAX);
+        }
+        let a = Message::build(100, |b| b.fill(1));
+        let mut m = Message::build(200, |b| b.fill(2));
+        assert_eq!(
+            m.frames()[0].as_ptr(),
+            a.frames()[0].as_ptr().wrapping_add(100)
+        );
+        m.push_back_build(2, |b| b.copy_from_slice(b"ok"));
+        assert_eq!(m.frames()[1], &b"ok"[..]);
+    }
+
+    #[test]
+    fn a_body_may_be_filled_by_building_other_messages() {
+        let mut inner = Vec::new();
+        let outer = Message::build(300, |body| {
+            inner.push(Message::copy_from_slice(&[7; 300]));
+            inner.push(Message::build(300, |b| b.fill(8)));
+            body.copy_from_slice(&inner[0].frames()[0]);
+        });
+        assert!(outer.frames()[0].iter().all(|&b| b == 7));
+        assert!(inner[1].frames()[0].iter().all(|&b| b == 8));
     }
 }
