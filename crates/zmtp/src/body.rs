@@ -25,7 +25,7 @@
 
 use std::sync::{Arc, Mutex, Weak};
 
-use bytes::{BufMut, Bytes};
+use bytes::{BufMut, Bytes, BytesMut};
 
 /// Bodies from this size on are read into buffers of their own.
 pub(crate) const BODY_MIN: usize = 32 * 1024;
@@ -37,17 +37,24 @@ const POOL_BUFFERS: usize = 8;
 /// How much spare memory a connection keeps at most, whatever sizes its
 /// peer sends: one buffer of the largest body, or eight of 128 KiB. A busy
 /// connection holds this beyond its queued messages, a quiet one nothing.
-const POOL_BYTES: usize = BODY_MAX;
+const POOL_BYTES: usize = BODY_MAX + NEXT_HEADER;
 /// Complete bodies a connection sets aside while it reads on, before they
 /// are decoded: up to four 64 KiB messages per hand-over to the
 /// application, so a stream of them costs the receiving thread one wake-up
 /// per four rather than one each. Counted in the connection's retained
 /// input, as the same bytes in its input buffer would be.
-pub(crate) const HELD_BODIES_BYTES: usize = 256 * 1024;
+pub(crate) const HELD_BODIES_BYTES: usize = 4 * (64 * 1024 + NEXT_HEADER);
 /// After a large body, the next read into the input buffer stops here: it
 /// should bring the next header and little of its body, which would
 /// otherwise be copied from the input buffer into the body's own.
 pub(crate) const LEAD_READ: usize = 8 * 1024;
+
+/// Room a body's buffer keeps beyond the body: the longest frame header.
+/// The read that ends a body may bring the next frame's header with it, so
+/// that when the next frame is large too, its body goes straight into a
+/// buffer of its own: one read per frame and nothing copied, where a read
+/// of the header alone would cost a second system call per frame.
+pub(crate) const NEXT_HEADER: usize = 9;
 
 /// Spare body buffers of one connection. Messages hold it weakly, so a
 /// message that outlives its connection frees its buffer.
@@ -206,9 +213,9 @@ impl LargeBody {
         start: &[u8],
     ) -> Option<LargeBody> {
         debug_assert!(start.len() < size);
-        let mut data = match pool.take(size) {
+        let mut data = match pool.take(size + NEXT_HEADER) {
             Some(data) => data,
-            None if start.len() >= size / 2 => Vec::with_capacity(size),
+            None if start.len() >= size / 2 => Vec::with_capacity(size + NEXT_HEADER),
             None => return None,
         };
         data.extend_from_slice(start);
@@ -217,7 +224,7 @@ impl LargeBody {
 
     /// Bytes still to come.
     pub(crate) fn missing(&self) -> usize {
-        self.size - self.data.len()
+        self.size.saturating_sub(self.data.len())
     }
 
     /// Memory the body holds.
@@ -225,14 +232,23 @@ impl LargeBody {
         self.data.capacity()
     }
 
-    /// Hands the unfilled part of the body (and no more) to `read`.
+    /// Hands the unfilled part of the body to `read`, and room for the
+    /// next frame's header after it (see [`NEXT_HEADER`]): what `read`
+    /// appends beyond the body goes to `after`, which must be empty.
     pub(crate) fn read_into<E>(
         &mut self,
+        after: &mut BytesMut,
         read: impl FnOnce(&mut dyn BufMut) -> Result<usize, E>,
     ) -> Result<usize, E> {
+        debug_assert!(after.is_empty());
         let missing = self.missing();
-        let mut room = (&mut self.data).limit(missing);
-        read(&mut room)
+        let mut room = (&mut self.data).limit(missing + NEXT_HEADER);
+        let read = read(&mut room);
+        if let Some(beyond) = self.data.get(self.size..) {
+            after.extend_from_slice(beyond);
+            self.data.truncate(self.size);
+        }
+        read
     }
 
     /// Appends what the body still misses from `data`; returns how much.
@@ -256,15 +272,18 @@ impl LargeBody {
 mod tests {
     use super::*;
 
+    /// Reads the rest of the body and nothing after it.
     fn fill(body: &mut LargeBody, byte: u8) {
+        let missing = body.missing();
+        let mut after = BytesMut::new();
         let n = body
-            .read_into(|b| {
-                let n = b.remaining_mut();
-                b.put_bytes(byte, n);
-                Ok::<_, ()>(n)
+            .read_into(&mut after, |b| {
+                b.put_bytes(byte, missing);
+                Ok::<_, ()>(missing)
             })
             .unwrap();
         assert!(n > 0);
+        assert!(after.is_empty());
     }
 
     /// A complete body of `size` bytes, half of which came with its header.
@@ -338,13 +357,29 @@ mod tests {
     }
 
     #[test]
-    fn reads_stop_at_the_end_of_the_body() {
+    fn a_read_ends_with_the_next_frames_header_and_no_more() {
         let pool = Arc::new(BodyPool::default());
         let mut body = LargeBody::start(&pool, false, 50_000, &[0; 25_000]).unwrap();
-        fill(&mut body, 7);
+        let mut after = BytesMut::new();
+        let n = body
+            .read_into(&mut after, |b| {
+                // As much as offered: the rest of the body, then what follows.
+                let n = b.remaining_mut();
+                for i in 0..n {
+                    b.put_u8(u8::try_from(i % 251).unwrap_or(0));
+                }
+                Ok::<_, ()>(n)
+            })
+            .unwrap();
+        assert_eq!(n, 25_000 + NEXT_HEADER);
         assert_eq!(body.missing(), 0);
-        let n = body.read_into(|b| Ok::<_, ()>(b.remaining_mut())).unwrap();
-        assert_eq!(n, 0);
+        let body = body.finish(&pool);
+        assert_eq!(body.len(), 50_000);
+        assert_eq!(body[49_999], u8::try_from(24_999 % 251).unwrap_or(0));
+        let next: Vec<u8> = (25_000..25_000 + NEXT_HEADER)
+            .map(|i| u8::try_from(i % 251).unwrap_or(0))
+            .collect();
+        assert_eq!(&after[..], &next[..]);
     }
 
     #[test]

@@ -230,7 +230,10 @@ impl Connection {
         }
         let n = match &mut self.body {
             Some(body) if body.missing() > 0 => {
-                let n = body.read_into(read)?;
+                // The input is empty while a body is read (see
+                // `start_large_body`), so the header read after the body
+                // takes its place in the stream.
+                let n = body.read_into(&mut self.input, read)?;
                 self.hold_complete_body();
                 n
             }
