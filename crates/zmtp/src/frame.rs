@@ -191,15 +191,20 @@ impl Arena {
         Arena::default()
     }
 
+    /// Starts a new block unless the current one has `len` bytes left.
+    fn make_room(&mut self, len: usize) {
+        if self.block.capacity() - self.block.len() < len {
+            self.block = BytesMut::with_capacity(ARENA_BLOCK);
+        }
+    }
+
     /// Copies `body` into the current block (a new one when it is full);
     /// bodies over 512 bytes get an allocation of their own.
     pub(crate) fn copy(&mut self, body: &[u8]) -> Bytes {
         if body.len() > ARENA_MAX_FRAME {
             return Bytes::copy_from_slice(body);
         }
-        if self.block.capacity() - self.block.len() < body.len() {
-            self.block = BytesMut::with_capacity(ARENA_BLOCK);
-        }
+        self.make_room(body.len());
         self.block.extend_from_slice(body);
         self.block.split().freeze()
     }
@@ -212,9 +217,7 @@ impl Arena {
             fill(&mut own);
             return own.freeze();
         }
-        if self.block.capacity() - self.block.len() < len {
-            self.block = BytesMut::with_capacity(ARENA_BLOCK);
-        }
+        self.make_room(len);
         self.block.resize(self.block.len() + len, 0);
         // Cut from the block before `fill` runs (as `copy` cuts its copy):
         // should `fill` panic, nothing half-written is left in the block
@@ -244,9 +247,7 @@ impl Arena {
             change(&mut own)?;
             return Ok(own.freeze());
         }
-        if self.block.capacity() - self.block.len() < body.len() {
-            self.block = BytesMut::with_capacity(ARENA_BLOCK);
-        }
+        self.make_room(body.len());
         let start = self.block.len();
         self.block.extend_from_slice(body);
         if let Err(e) = change(&mut self.block[start..]) {

@@ -874,6 +874,11 @@ fn pusher_wire(msgs: &[Message]) -> BytesMut {
     wire
 }
 
+/// `n` messages of 64 KiB, each of one byte value.
+fn large_messages(n: u8) -> Vec<Message> {
+    (0..n).map(|i| Message::from(vec![i; 64 * 1024])).collect()
+}
+
 fn large_server() -> (Connection, Instant) {
     let now = Instant::now();
     let mut config = null_config(SocketType::Pull);
@@ -944,9 +949,7 @@ proptest! {
 /// asks for no more input until they are taken.
 #[test]
 fn complete_large_bodies_are_held_while_reading_on_within_a_bound() {
-    let msgs: Vec<Message> = (0..8u8)
-        .map(|i| Message::from(vec![i; 64 * 1024]))
-        .collect();
+    let msgs = large_messages(8);
     let wire = pusher_wire(&msgs);
     let (mut c, now) = large_server();
     let mut rest = &wire[..];
@@ -990,9 +993,7 @@ fn complete_large_bodies_are_held_while_reading_on_within_a_bound() {
 /// on its own would be a second system call per frame).
 #[test]
 fn a_stream_of_large_frames_costs_one_read_each() {
-    let msgs: Vec<Message> = (0..16u8)
-        .map(|i| Message::from(vec![i; 64 * 1024]))
-        .collect();
+    let msgs = large_messages(16);
     let wire = pusher_wire(&msgs);
     let (mut c, now) = large_server();
     let mut rest = &wire[..];
