@@ -550,6 +550,97 @@ fn peers_holding_partial_frames_are_bounded_by_the_socket_budget() {
     }
 }
 
+#[test]
+fn curve_flooders_cannot_hold_the_io_thread() {
+    // Two CURVE peers flood one PULL socket (one I/O thread) with 64-byte
+    // messages, and the application takes them as fast as they are
+    // decoded, so a flooder's queue never fills and never stops its
+    // decoding. A third peer sends a timestamped message every 20 ms; it
+    // must arrive within a bound far below what a flooder's whole input
+    // takes to decode (every connection's turn on the thread is bounded).
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use zeroguard::zmtp::CurveKeyPair;
+    use zeroguard::Security;
+
+    let server_ctx = Context::new().unwrap();
+    let server_keys = CurveKeyPair::generate();
+    let mut o = opts();
+    o.security = Security::curve_server_allow_any(server_keys.clone());
+    o.recv_timeout = Some(Duration::from_millis(100));
+    let pull = Socket::<Pull>::with_options(&server_ctx, o).unwrap();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let client_opts = || {
+        let mut o = opts();
+        o.security = Security::curve_client(CurveKeyPair::generate(), *server_keys.public());
+        o
+    };
+
+    let t0 = Instant::now();
+    let running = Arc::new(AtomicBool::new(true));
+    let flooding = Arc::new(AtomicBool::new(true));
+    let consumer = {
+        let running = running.clone();
+        std::thread::spawn(move || {
+            let (mut flood, mut delays) = (0u64, Vec::new());
+            while running.load(Ordering::Relaxed) {
+                let Ok(m) = pull.recv() else { continue };
+                let body = m.frames()[0].to_vec();
+                match body.strip_prefix(b"at ") {
+                    Some(sent) => {
+                        let sent: u128 = std::str::from_utf8(sent).unwrap().parse().unwrap();
+                        delays.push(t0.elapsed().as_micros() - sent);
+                    }
+                    None => flood += 1,
+                }
+            }
+            (flood, delays)
+        })
+    };
+    let flood_ctx = Context::with_io_threads(2).unwrap();
+    let flooders: Vec<_> = (0..2)
+        .map(|_| {
+            let push = Socket::<Push>::with_options(&flood_ctx, client_opts()).unwrap();
+            push.connect(&ep).unwrap();
+            let flooding = flooding.clone();
+            std::thread::spawn(move || {
+                let body = vec![b'f'; 64];
+                while flooding.load(Ordering::Relaxed) {
+                    let _ = push.send(body.clone());
+                }
+            })
+        })
+        .collect();
+    let friend_ctx = Context::new().unwrap();
+    let friend = Socket::<Push>::with_options(&friend_ctx, client_opts()).unwrap();
+    friend.connect(&ep).unwrap();
+    // The flood is under way before the timed messages start.
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..100 {
+        let at = t0.elapsed().as_micros();
+        friend.send(format!("at {at}").into_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    flooding.store(false, Ordering::Relaxed);
+    for f in flooders {
+        f.join().unwrap();
+    }
+    running.store(false, Ordering::Relaxed);
+    let (flood, delays) = consumer.join().unwrap();
+    let worst = delays.iter().max().copied().unwrap_or(u128::MAX);
+    assert!(
+        flood > 10_000,
+        "the flood did not get going ({flood} messages)"
+    );
+    assert_eq!(delays.len(), 100, "timed messages lost");
+    eprintln!("flood {flood} messages; timed messages: worst {worst} us");
+    assert!(
+        worst < 250_000,
+        "a timed message waited {worst} us behind the flood"
+    );
+}
+
 /// Inputs for the server-side connection fuzz target: the committed seeds,
 /// whatever corpus directories `ZEROGUARD_BOUNCE_DIRS` names (`fuzz/run.sh`
 /// points it at the corpus a run grew), and deterministic mutations of the
