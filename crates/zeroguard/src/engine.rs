@@ -651,11 +651,7 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
             let w = &mut *guard;
             w.conn.poll_transmit(&mut w.wbuf.buf);
             if let Some(a) = &attached {
-                // One batch a turn at least, however long the decoding took:
-                // a peer that never stops sending still gets its replies.
-                let mut first = true;
-                while w.wbuf.len() < WRITE_BATCH && (first || turn_start.elapsed() < TURN_TIME) {
-                    first = false;
+                while w.wbuf.len() < WRITE_BATCH {
                     batch.clear();
                     a.out
                         .pop_batch(&mut batch, (WRITE_BATCH - w.wbuf.len()).min(ENCODE_SLICE));
@@ -671,6 +667,12 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                         if let Err(e) = sent {
                             break 'run Err(e.to_string());
                         }
+                    }
+                    // Checked after a batch, not before: however long the
+                    // decoding took, a peer that never stops sending still
+                    // gets its replies.
+                    if turn_start.elapsed() >= TURN_TIME {
+                        break;
                     }
                 }
             }
