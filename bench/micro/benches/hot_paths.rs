@@ -94,6 +94,43 @@ fn connection(c: &mut Criterion) {
                     BatchSize::SmallInput,
                 );
             });
+            if curve {
+                continue;
+            }
+            // The same input decoded as the engine does: runs of one-frame
+            // messages in one call each, events only for the rest.
+            let mut pair = Pair::new(curve);
+            g.bench_function(format!("receive_runs/{size}"), |b| {
+                b.iter_batched(
+                    || {
+                        let mut w = BytesMut::new();
+                        for _ in 0..BATCH {
+                            let _ = pair.tx.send(&msg, &mut w);
+                        }
+                        w
+                    },
+                    |w| {
+                        pair.rx.handle_input(now, &w);
+                        let mut n = 0;
+                        loop {
+                            let (run, _) = pair.rx.poll_messages(64, usize::MAX, |m| {
+                                black_box(m);
+                            });
+                            n += run;
+                            match pair.rx.poll_event() {
+                                Ok(Some(Event::Message(m))) => {
+                                    black_box(m);
+                                    n += 1;
+                                }
+                                Ok(None) if run > 0 => {}
+                                _ => break,
+                            }
+                        }
+                        assert_eq!(n, BATCH);
+                    },
+                    BatchSize::SmallInput,
+                );
+            });
         }
         g.finish();
     }

@@ -57,9 +57,9 @@ impl Bucket {
         self.bytes = (self.bytes + elapsed * self.limit.bytes_per_sec as f64).min(self.byte_cap());
     }
 
-    /// Accounts for one delivered message.
-    pub(crate) fn consume(&mut self, bytes: usize) {
-        self.messages -= 1.0;
+    /// Accounts for delivered messages and their payload bytes.
+    pub(crate) fn consume(&mut self, messages: usize, bytes: usize) {
+        self.messages -= messages as f64;
         self.bytes -= bytes as f64;
     }
 
@@ -98,9 +98,9 @@ mod tests {
         // Burst: a tenth of a second's worth.
         for _ in 0..10 {
             assert_eq!(b.paused_until(t0), None);
-            b.consume(10);
+            b.consume(1, 10);
         }
-        b.consume(10);
+        b.consume(1, 10);
         let until = b.paused_until(t0).expect("over the allowance");
         assert_eq!(until, t0 + Duration::from_millis(10));
         assert_eq!(b.paused_until(t0 + Duration::from_millis(20)), None);
@@ -117,7 +117,7 @@ mod tests {
             t0,
         );
         assert_eq!(b.paused_until(t0), None);
-        b.consume(1100);
+        b.consume(1, 1100);
         // 100 bytes of capacity, 1100 spent: one second of debt.
         assert_eq!(b.paused_until(t0), Some(t0 + Duration::from_secs(1)));
     }

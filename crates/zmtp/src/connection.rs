@@ -51,14 +51,18 @@ use crate::socket_type::SocketType;
 const INPUT_HIGH_WATER: usize = 256 * 1024;
 
 /// What a connection reports to its driver.
+///
+/// The once-a-connection variants are boxed so that the event is no larger
+/// than the message most events carry (48 bytes rather than 120, copied
+/// through every return on the way out).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
     /// The peer must be judged; answer with [`Connection::complete_auth`].
     /// Nothing more is decoded until then.
-    Authenticate(AuthRequest),
+    Authenticate(Box<AuthRequest>),
     /// The handshake is complete. From now on messages may be sent.
-    Ready(PeerInfo),
+    Ready(Box<PeerInfo>),
     /// A whole multipart message.
     Message(Message),
     /// The peer subscribed to a topic prefix (only raised for PUB and XPUB).
@@ -623,6 +627,54 @@ impl Connection {
         }
     }
 
+    /// Decodes whole one-frame messages from the head of the input and
+    /// hands each to `deliver`, until `max_msgs` messages or `max_bytes` of
+    /// payload have gone (at least one, if any is there) or the input holds
+    /// anything else: a multi-frame message, a command, a large or
+    /// incomplete frame, a malformed header. Returns the messages and
+    /// payload bytes delivered. What it stops at is left for
+    /// [`poll_event`](Connection::poll_event), so the two may be mixed
+    /// freely, and every check `poll_event` makes still holds: this takes
+    /// only frames that pass them all.
+    ///
+    /// A stream of small messages is decoded this way without an event per
+    /// message. Only cleartext sessions of socket types that take no
+    /// subscriptions decode here; others get `(0, 0)`.
+    pub fn poll_messages(
+        &mut self,
+        max_msgs: usize,
+        max_bytes: usize,
+        mut deliver: impl FnMut(Message),
+    ) -> (usize, usize) {
+        if self.error.is_some()
+            || self.queued.is_some()
+            || !matches!(self.phase, Phase::Active)
+            || self.cipher.is_some()
+            || self.body.is_some()
+            || !self.done.is_empty()
+            || !self.partial.is_empty()
+            || self.config.socket_type.accepts_subscriptions()
+        {
+            return (0, 0);
+        }
+        let limit = self.config.limits.max_message_size;
+        let (mut msgs, mut bytes, mut at) = (0, 0, 0);
+        while msgs < max_msgs && bytes < max_bytes {
+            let Some((header_len, size)) =
+                crate::frame::whole_small_message(&self.input[at..], limit)
+            else {
+                break;
+            };
+            let body = &self.input[at + header_len..at + header_len + size];
+            deliver(Message::from(self.arena.frame(body)));
+            at += header_len + size;
+            msgs += 1;
+            bytes += size;
+        }
+        self.input.advance(at);
+        (msgs, bytes)
+    }
+
     /// Records a failure, queues an ERROR for the peer where that helps it,
     /// and drops everything that will never be used.
     fn fail(&mut self, error: Error) -> Error {
@@ -815,7 +867,7 @@ impl Connection {
             Step::Continue => None,
             Step::Authenticate(request) => {
                 self.awaiting_decision = true;
-                Some(Event::Authenticate(request))
+                Some(Event::Authenticate(Box::new(request)))
             }
             Step::Done(peer, cipher) => {
                 self.cipher = cipher;
@@ -836,7 +888,7 @@ impl Connection {
                     Some((user_id, md)) => (Some(user_id), md),
                     None => (None, Metadata::new()),
                 };
-                Some(Event::Ready(PeerInfo {
+                Some(Event::Ready(Box::new(PeerInfo {
                     version: self.version,
                     mechanism: self.config.mechanism.kind(),
                     socket_type,
@@ -844,7 +896,7 @@ impl Connection {
                     metadata: peer,
                     user_id,
                     auth_metadata,
-                }))
+                })))
             }
         }
     }

@@ -94,6 +94,31 @@ pub(crate) fn parse_header(
     Ok(Some((header_len, size)))
 }
 
+/// The header length and body size of the frame at the head of `buf` when
+/// it is the whole of a message: complete, a message frame without MORE,
+/// within `limit` and under [`ZERO_COPY_THRESHOLD`]. `None` for anything
+/// else, including every malformed header: such frames take the checked
+/// path of [`decode_frame`], which says what is wrong with them. This is
+/// the receiving side's common case, decoded without building a result per
+/// frame.
+pub(crate) fn whole_small_message(buf: &[u8], limit: u64) -> Option<(usize, usize)> {
+    let (header_len, size) = match *buf.first()? {
+        0 => (2, u64::from(*buf.get(1)?)),
+        FLAG_LONG => {
+            let raw: [u8; 8] = buf.get(1..9)?.try_into().ok()?;
+            (9, u64::from_be_bytes(raw))
+        }
+        _ => return None,
+    };
+    if size > limit {
+        return None;
+    }
+    let size = usize::try_from(size)
+        .ok()
+        .filter(|&s| s < ZERO_COPY_THRESHOLD)?;
+    (buf.len() >= header_len + size).then_some((header_len, size))
+}
+
 /// Takes one complete frame off the front of `buf`, if there is one.
 ///
 /// Returns `Ok(None)` when more bytes are needed; `buf` is then untouched.

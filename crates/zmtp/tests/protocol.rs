@@ -340,6 +340,46 @@ fn zmtp_3_0_peer_gets_subscriptions_as_messages() {
 }
 
 #[test]
+fn runs_of_small_messages_decode_in_one_call_within_the_bounds_asked() {
+    let (mut c, now) = raw_server(SocketType::Pull);
+    let mut wire = null_preamble(SocketType::Push);
+    for i in 0..10u8 {
+        encode_frame(&mut wire, false, false, &[i; 16]);
+    }
+    c.handle_input(now, &wire);
+    assert_eq!(
+        c.poll_messages(8, usize::MAX, |_| {}),
+        (0, 0),
+        "before READY"
+    );
+    assert!(matches!(c.poll_event(), Ok(Some(Event::Ready(_)))));
+    let mut got = Vec::new();
+    assert_eq!(c.poll_messages(3, usize::MAX, |m| got.push(m)), (3, 48));
+    // A byte bound is reached, not kept under: at least one message goes.
+    assert_eq!(c.poll_messages(8, 1, |m| got.push(m)), (1, 16));
+    assert_eq!(c.poll_messages(8, 20, |m| got.push(m)), (2, 32));
+    assert_eq!(c.poll_messages(8, usize::MAX, |m| got.push(m)), (4, 64));
+    assert_eq!(c.poll_messages(8, usize::MAX, |m| got.push(m)), (0, 0));
+    let expected: Vec<Message> = (0..10u8).map(|i| Message::from(vec![i; 16])).collect();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn subscriptions_from_3_0_peers_never_decode_as_message_runs() {
+    let (mut publisher, now) = raw_server(SocketType::XPub);
+    let mut peer = null_preamble(SocketType::XSub);
+    peer[11] = 0;
+    encode_frame(&mut peer, false, false, b"\x01weather");
+    publisher.handle_input(now, &peer);
+    assert!(matches!(publisher.poll_event(), Ok(Some(Event::Ready(_)))));
+    assert_eq!(publisher.poll_messages(8, usize::MAX, |_| {}), (0, 0));
+    assert_eq!(
+        publisher.poll_event(),
+        Ok(Some(Event::Subscribe(Bytes::from_static(b"weather"))))
+    );
+}
+
+#[test]
 fn subscribe_commands_for_3_1_and_messages_for_3_0() {
     for (minor, expected) in [
         (1u8, &b"\x04\x0c\x09SUBSCRIBEab"[..]),
@@ -772,6 +812,43 @@ fn arb_message() -> impl Strategy<Value = Message> {
         .prop_map(Message::from_frames)
 }
 
+/// A PULL server that takes messages of up to `limit` bytes.
+fn limited_server(limit: u64) -> (Connection, Instant) {
+    let now = Instant::now();
+    let mut config = null_config(SocketType::Pull);
+    config.limits.max_message_size = limit;
+    (Connection::new(config, now).unwrap(), now)
+}
+
+/// One thing a PUSH peer puts on the wire after its handshake.
+#[derive(Debug, Clone)]
+enum WirePart {
+    Message(Message),
+    Ping,
+}
+
+/// Mostly one-frame messages of every header form and around the sizes
+/// where decoding changes path (inline bodies, the long header, the
+/// zero-copy threshold, the 64 KiB limit of `raw_server`), some
+/// multi-frame messages and heartbeats.
+fn arb_wire_part() -> impl Strategy<Value = WirePart> {
+    let size = prop_oneof![
+        8 => 0usize..40,
+        6 => 250usize..260,
+        4 => 500usize..600,
+        2 => 8_180usize..8_200,
+        1 => 65_530usize..65_540,
+    ];
+    let frame = (size, any::<u8>()).prop_map(|(n, b)| vec![b; n]);
+    let small = (0usize..600, any::<u8>()).prop_map(|(n, b)| vec![b; n]);
+    prop_oneof![
+        12 => frame.prop_map(|f| WirePart::Message(Message::from(f))),
+        3 => prop::collection::vec(small, 2..4)
+            .prop_map(|f| WirePart::Message(Message::from_frames(f))),
+        1 => Just(WirePart::Ping),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
@@ -810,6 +887,64 @@ proptest! {
             i += 1;
         }
         prop_assert_eq!(delivered, msgs);
+    }
+
+    #[test]
+    fn decoding_runs_of_messages_gives_what_events_give(
+        parts in prop::collection::vec(arb_wire_part(), 1..24),
+        garbage in prop::option::weighted(0.2, prop::collection::vec(any::<u8>(), 1..24)),
+        cuts in prop::collection::vec(1usize..2000, 1..20),
+        maxes in prop::collection::vec((1usize..6, 1usize..3000), 1..8),
+        limit in prop_oneof![Just(550u64), Just(64 * 1024)],
+    ) {
+        let mut sender = Pair::new(null_config(SocketType::Push), null_config(SocketType::Pull));
+        sender.pump(accept_all);
+        let mut wire = null_preamble(SocketType::Push);
+        for part in &parts {
+            match part {
+                WirePart::Message(m) => sender.a.send(m, &mut wire).unwrap(),
+                WirePart::Ping => encode_command(&mut wire, "PING", &[&[0, 0], b"ctx"]),
+            }
+        }
+        wire.extend_from_slice(&garbage.unwrap_or_default());
+
+        // Events alone, all at once.
+        let (mut c, now) = limited_server(limit);
+        let (expected, expected_error) = feed(&mut c, now, &wire);
+
+        // Runs and events mixed, over reads of any size.
+        let (mut c, now) = limited_server(limit);
+        let mut got = Vec::new();
+        let mut error = None;
+        let mut rest = &wire[..];
+        let mut i = 0;
+        while error.is_none() && !rest.is_empty() {
+            let n = cuts[i % cuts.len()].min(rest.len());
+            c.handle_input(now, &rest[..n]);
+            rest = &rest[n..];
+            loop {
+                let (max_msgs, max_bytes) = maxes[i % maxes.len()];
+                i += 1;
+                let before = got.len();
+                let (msgs, bytes) = c.poll_messages(max_msgs, max_bytes, |m| got.push(m));
+                prop_assert_eq!(msgs, got.len() - before);
+                prop_assert_eq!(bytes, got[before..].iter().map(Message::payload_len).sum::<usize>());
+                prop_assert!(msgs <= max_msgs);
+                prop_assert!(msgs == 0 || bytes - got.last().map_or(0, Message::payload_len) < max_bytes);
+                match c.poll_event() {
+                    Ok(Some(Event::Message(m))) => got.push(m),
+                    Ok(Some(_)) => {}
+                    Ok(None) if msgs > 0 => {}
+                    Ok(None) => break,
+                    Err(e) => {
+                        error = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        prop_assert_eq!(got, expected);
+        prop_assert_eq!(error, expected_error);
     }
 
     #[test]
