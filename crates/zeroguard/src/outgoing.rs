@@ -18,18 +18,26 @@ const MAX_SLICES: usize = 64;
 /// the segments, then the buffer.
 #[derive(Debug, Default)]
 pub(crate) struct Outgoing {
-    segments: VecDeque<Bytes>,
-    segment_bytes: usize,
+    segments: Segments,
     /// Where small frames, headers and commands are encoded.
     pub(crate) buf: BytesMut,
 }
 
-impl Extend<Bytes> for Outgoing {
+/// Large frames and the buffer before each, by reference. A field of its
+/// own, so that encoding borrows it beside the buffer rather than moving
+/// the buffer out and back for every message.
+#[derive(Debug, Default)]
+struct Segments {
+    list: VecDeque<Bytes>,
+    bytes: usize,
+}
+
+impl Extend<Bytes> for Segments {
     fn extend<I: IntoIterator<Item = Bytes>>(&mut self, iter: I) {
         for b in iter {
             if !b.is_empty() {
-                self.segment_bytes += b.len();
-                self.segments.push_back(b);
+                self.bytes += b.len();
+                self.list.push_back(b);
             }
         }
     }
@@ -38,11 +46,11 @@ impl Extend<Bytes> for Outgoing {
 impl Outgoing {
     /// Bytes waiting to be written.
     pub(crate) fn len(&self) -> usize {
-        self.segment_bytes + self.buf.len()
+        self.segments.bytes + self.buf.len()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.segments.is_empty() && self.buf.is_empty()
+        self.segments.list.is_empty() && self.buf.is_empty()
     }
 
     /// Encodes a message (large cleartext frames by reference).
@@ -51,23 +59,20 @@ impl Outgoing {
         conn: &mut Connection,
         msg: &Message,
     ) -> Result<(), ProtocolError> {
-        let mut buf = std::mem::take(&mut self.buf);
-        let sent = conn.send_segmented(msg, &mut buf, self);
-        self.buf = buf;
-        sent
+        conn.send_segmented(msg, &mut self.buf, &mut self.segments)
     }
 
     /// Drops everything not yet written.
     pub(crate) fn clear(&mut self) {
-        self.segments.clear();
-        self.segment_bytes = 0;
+        self.segments.list.clear();
+        self.segments.bytes = 0;
         self.buf.clear();
     }
 
     /// Gives back the buffer's memory (nothing may be waiting).
     pub(crate) fn release(&mut self) {
         if self.is_empty() {
-            self.segments = VecDeque::new();
+            self.segments = Segments::default();
             self.buf = BytesMut::new();
         }
     }
@@ -78,33 +83,33 @@ impl Outgoing {
         write: impl FnOnce(&[u8]) -> io::Result<usize>,
         write_vectored: impl FnOnce(&[IoSlice<'_>]) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        if self.segments.is_empty() {
+        if self.segments.list.is_empty() {
             let n = write(&self.buf)?;
             self.buf.advance(n);
             return Ok(n);
         }
         let mut slices = [IoSlice::new(&[]); MAX_SLICES];
         let mut used = 0;
-        for (slot, segment) in slices.iter_mut().zip(&self.segments) {
+        for (slot, segment) in slices.iter_mut().zip(&self.segments.list) {
             *slot = IoSlice::new(segment);
             used += 1;
         }
-        if used == self.segments.len() && used < MAX_SLICES && !self.buf.is_empty() {
+        if used == self.segments.list.len() && used < MAX_SLICES && !self.buf.is_empty() {
             slices[used] = IoSlice::new(&self.buf);
             used += 1;
         }
         let written = write_vectored(&slices[..used])?;
         let mut n = written;
         while n > 0 {
-            match self.segments.front_mut() {
+            match self.segments.list.front_mut() {
                 Some(front) if n >= front.len() => {
                     n -= front.len();
-                    self.segment_bytes -= front.len();
-                    self.segments.pop_front();
+                    self.segments.bytes -= front.len();
+                    self.segments.list.pop_front();
                 }
                 Some(front) => {
                     front.advance(n);
-                    self.segment_bytes -= n;
+                    self.segments.bytes -= n;
                     n = 0;
                 }
                 None => {
@@ -126,7 +131,8 @@ mod tests {
         let mut out = Outgoing::default();
         out.buf.extend_from_slice(b"head");
         let tail = out.buf.split().freeze();
-        out.extend([tail, Bytes::from_static(b"0123456789")]);
+        out.segments
+            .extend([tail, Bytes::from_static(b"0123456789")]);
         out.buf.extend_from_slice(b"end");
         assert_eq!(out.len(), 17);
         // The stream takes 3 bytes at a time.

@@ -157,6 +157,7 @@ impl Queue {
 
     /// Adds an item unless the queue is at its high-water mark or closed
     /// (or writes it through the bypass, when that is open).
+    #[inline]
     pub(crate) fn try_push(&self, item: Item) -> Result<(), Item> {
         let item = match self.bypass_open.load(Ordering::Acquire) {
             true => match self.bypass.get().and_then(Weak::upgrade) {
@@ -186,6 +187,7 @@ impl Queue {
         true
     }
 
+    #[inline]
     fn push_locked(&self, inner: &mut Inner, item: Item) {
         let was_empty = inner.items.is_empty();
         inner.bytes += item.size();
@@ -224,7 +226,7 @@ impl Queue {
         if was_empty {
             std::mem::swap(&mut inner.items, batch);
         } else {
-            inner.items.extend(batch.drain(..));
+            inner.items.append(batch);
         }
         drop(inner);
         if was_empty {

@@ -39,6 +39,7 @@ fn turn(start: usize, i: usize, n: usize) -> usize {
 }
 
 /// Queues `msg` to the next peer with room, round-robin.
+#[inline]
 fn round_robin(state: &mut State, msg: Message) -> std::result::Result<PeerId, Message> {
     let n = state.peers.len();
     let mut item = Item::Msg(msg);
@@ -67,9 +68,12 @@ fn round_robin(state: &mut State, msg: Message) -> std::result::Result<PeerId, M
 /// much beyond its high-water mark.
 const PREFETCH_BYTES: usize = 64 * 1024;
 
-/// Takes the next message from the peers in turn, one message per peer
-/// (with the peer's routing id when `with_id`).
-fn fair_queue(state: &mut State, with_id: bool) -> Option<(PeerId, Bytes, Message)> {
+/// Takes the next message from the peers in turn, one message per peer,
+/// with the index of the peer it came from (in `state.peers`, valid until
+/// the state changes). Inlined: a message returned through one more call
+/// is one more copy of it, on the path every received message takes.
+#[inline]
+fn fair_queue(state: &mut State) -> Option<(usize, Message)> {
     let n = state.peers.len();
     for i in 0..n {
         let idx = turn(state.fq, i, n);
@@ -86,12 +90,7 @@ fn fair_queue(state: &mut State, with_id: bool) -> Option<(PeerId, Bytes, Messag
             if let Some(metadata) = &peer.metadata {
                 m.set_metadata(metadata.clone());
             }
-            let routing_id = if with_id {
-                peer.routing_id.clone()
-            } else {
-                Bytes::new()
-            };
-            return Some((peer.id, routing_id, m));
+            return Some((idx, m));
         }
     }
     state.reap();
@@ -112,6 +111,7 @@ fn is_subscription_message(msg: &Message) -> Option<(bool, Bytes)> {
 
 impl SocketCore {
     /// One attempt to send, by the rules of this socket's kind.
+    #[inline]
     pub(crate) fn try_send(&self, msg: Message) -> Result<SendOutcome> {
         let outcome = self.route_out(msg)?;
         if matches!(outcome, SendOutcome::Done) {
@@ -120,6 +120,7 @@ impl SocketCore {
         Ok(outcome)
     }
 
+    #[inline]
     fn route_out(&self, mut msg: Message) -> Result<SendOutcome> {
         if self.is_closed() {
             return Err(Error::Closed);
@@ -240,6 +241,7 @@ impl SocketCore {
     }
 
     /// One attempt to receive, by the rules of this socket's kind.
+    #[inline]
     pub(crate) fn try_recv(&self) -> Result<Option<Message>> {
         let got = self.take_in()?;
         if got.is_some() {
@@ -248,14 +250,15 @@ impl SocketCore {
         Ok(got)
     }
 
+    #[inline]
     fn take_in(&self) -> Result<Option<Message>> {
         let mut state = self.lock();
         let result = match self.kind {
             SocketType::Pull | SocketType::Dealer | SocketType::Pair | SocketType::XSub => {
-                Ok(fair_queue(&mut state, false).map(|(_, _, m)| m))
+                Ok(fair_queue(&mut state).map(|(_, m)| m))
             }
             SocketType::Sub => loop {
-                let Some((_, _, m)) = fair_queue(&mut state, false) else {
+                let Some((_, m)) = fair_queue(&mut state) else {
                     break Ok(None);
                 };
                 let first = m.first().map(|f| &f[..]).unwrap_or_default();
@@ -266,8 +269,8 @@ impl SocketCore {
                     .dropped_unsubscribed
                     .fetch_add(1, Ordering::Relaxed);
             },
-            SocketType::Router => Ok(fair_queue(&mut state, true).map(|(_, id, mut m)| {
-                m.push_front(id);
+            SocketType::Router => Ok(fair_queue(&mut state).map(|(idx, mut m)| {
+                m.push_front(state.peers[idx].routing_id.clone());
                 m
             })),
             SocketType::Rep => {
@@ -277,7 +280,7 @@ impl SocketCore {
                     ));
                 }
                 loop {
-                    let Some((peer, _, mut m)) = fair_queue(&mut state, false) else {
+                    let Some((idx, mut m)) = fair_queue(&mut state) else {
                         break Ok(None);
                     };
                     let Some(delimiter) = m.frames().iter().position(|f| f.is_empty()) else {
@@ -291,7 +294,7 @@ impl SocketCore {
                     // Taken off the front, so the request keeps the
                     // connection's properties that fair queueing gave it.
                     let envelope = (0..=delimiter).filter_map(|_| m.pop_front()).collect();
-                    state.rep_envelope = Some((peer, envelope));
+                    state.rep_envelope = Some((state.peers[idx].id, envelope));
                     break Ok(Some(m));
                 }
             }
@@ -343,7 +346,7 @@ impl SocketCore {
                     state.xpub_last = Some(from);
                     Ok(Some(m))
                 } else {
-                    Ok(fair_queue(&mut state, false).map(|(_, _, m)| m))
+                    Ok(fair_queue(&mut state).map(|(_, m)| m))
                 }
             }
             _ => Err(Error::InvalidState("this socket type cannot receive")),
