@@ -61,12 +61,24 @@ fn connection(c: &mut Criterion) {
             let msg = Message::from(vec![7u8; size]);
             g.throughput(Throughput::Elements(BATCH as u64));
             let mut wire = BytesMut::new();
+            let batch = vec![msg.clone(); BATCH];
             g.bench_function(format!("send/{size}"), |b| {
                 b.iter(|| {
                     wire.clear();
-                    for _ in 0..BATCH {
-                        let _ = pair.tx.send(black_box(&msg), &mut wire);
+                    for m in &batch {
+                        let _ = pair.tx.send(black_box(m), &mut wire);
                     }
+                });
+            });
+            // The same batch as the engine encodes it: in one call.
+            let mut segments = Vec::new();
+            g.bench_function(format!("send_all/{size}"), |b| {
+                b.iter(|| {
+                    wire.clear();
+                    segments.clear();
+                    let _ = pair
+                        .tx
+                        .send_all(black_box(&batch), &mut wire, &mut segments);
                 });
             });
             // Receive what a fresh sender produces (nonces must increase,

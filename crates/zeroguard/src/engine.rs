@@ -682,11 +682,27 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                     if batch.is_empty() {
                         break;
                     }
-                    for item in batch.iter() {
-                        let sent = match item {
-                            Item::Msg(m) => w.wbuf.encode(&mut w.conn, m),
-                            Item::Subscribe(t) => w.conn.send_subscribe(t, &mut w.wbuf.buf),
-                            Item::Cancel(t) => w.conn.send_cancel(t, &mut w.wbuf.buf),
+                    // Runs of messages are encoded in one call each; the
+                    // subscriptions between them one by one.
+                    let mut items = batch.iter().peekable();
+                    while items.peek().is_some() {
+                        let run = std::iter::from_fn(|| {
+                            items
+                                .next_if(|i| matches!(i, Item::Msg(_)))
+                                .and_then(|i| match i {
+                                    Item::Msg(m) => Some(m),
+                                    Item::Subscribe(_) | Item::Cancel(_) => None,
+                                })
+                        });
+                        let sent = match w.wbuf.encode_all(&mut w.conn, run) {
+                            Ok(()) => match items.next() {
+                                Some(Item::Subscribe(t)) => {
+                                    w.conn.send_subscribe(t, &mut w.wbuf.buf)
+                                }
+                                Some(Item::Cancel(t)) => w.conn.send_cancel(t, &mut w.wbuf.buf),
+                                Some(Item::Msg(_)) | None => Ok(()),
+                            },
+                            Err(e) => Err(e),
                         };
                         if let Err(e) = sent {
                             break 'run Err(e.to_string());

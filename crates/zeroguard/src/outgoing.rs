@@ -62,6 +62,15 @@ impl Outgoing {
         conn.send_segmented(msg, &mut self.buf, &mut self.segments)
     }
 
+    /// Encodes messages in order, checking the connection once for them all.
+    pub(crate) fn encode_all<'a>(
+        &mut self,
+        conn: &mut Connection,
+        msgs: impl IntoIterator<Item = &'a Message>,
+    ) -> Result<(), ProtocolError> {
+        conn.send_all(msgs, &mut self.buf, &mut self.segments)
+    }
+
     /// Drops everything not yet written.
     pub(crate) fn clear(&mut self) {
         self.segments.list.clear();

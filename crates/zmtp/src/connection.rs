@@ -506,6 +506,32 @@ impl Connection {
         Ok(())
     }
 
+    /// Encodes `msgs` in order, each as
+    /// [`send_segmented`](Connection::send_segmented) would, checking the
+    /// connection once for the lot: a batch of small cleartext messages is
+    /// encoded without a call per message. On an error nothing more is
+    /// encoded; what was is in `buf` and `segments`.
+    pub fn send_all<'a>(
+        &mut self,
+        msgs: impl IntoIterator<Item = &'a Message>,
+        buf: &mut BytesMut,
+        segments: &mut impl Extend<Bytes>,
+    ) -> Result<(), Error> {
+        self.check_sendable()?;
+        self.poll_transmit(buf);
+        for msg in msgs {
+            match msg.frames() {
+                [frame]
+                    if self.cipher.is_none() && frame.len() < crate::frame::ZERO_COPY_THRESHOLD =>
+                {
+                    crate::frame::encode_frame(buf, false, false, frame);
+                }
+                _ => self.send_segmented(msg, buf, segments)?,
+            }
+        }
+        Ok(())
+    }
+
     /// Writes a command of the data phase (PING, PONG, SUBSCRIBE, CANCEL):
     /// framed as a command, or boxed as a MESSAGE with the COMMAND bit in a
     /// CURVE session. `None` writes to our own output queue.

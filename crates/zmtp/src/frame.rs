@@ -303,14 +303,14 @@ pub fn encode_header(out: &mut BytesMut, more: bool, command: bool, len: usize) 
     if command {
         flags |= FLAG_COMMAND;
     }
+    // One append per header, not one per field: on a stream of small
+    // frames the header is a good part of the encoding.
     match u8::try_from(len) {
-        Ok(short) => {
-            out.put_u8(flags);
-            out.put_u8(short);
-        }
+        Ok(short) => out.put_slice(&[flags, short]),
         Err(_) => {
-            out.put_u8(flags | FLAG_LONG);
-            out.put_u64(len as u64);
+            let mut long = [flags | FLAG_LONG; 9];
+            long[1..].copy_from_slice(&(len as u64).to_be_bytes());
+            out.put_slice(&long);
         }
     }
 }
