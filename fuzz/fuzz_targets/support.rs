@@ -16,10 +16,20 @@ pub fn drive(socket_type: SocketType, mechanism: MechanismConfig, selector: u8, 
     let mut out = BytesMut::new();
     let mut failure = None;
     let mut accept = selector & 0x80 == 0;
+    let runs = selector & 0x01 != 0;
     for (i, chunk) in stream.chunks(step).enumerate() {
         let now = t0 + Duration::from_millis(i as u64 * 7);
         conn.handle_input(now, chunk);
         loop {
+            if runs {
+                // Runs of messages, as the engine takes them, mixed with events.
+                let mut got = Vec::new();
+                conn.poll_messages(usize::from(selector & 0x7c) + 1, 1 << 16, |m| got.push(m));
+                for m in &got {
+                    assert!(m.len() == 1 && m.payload_len() <= 1 << 16);
+                }
+                let _ = conn.send_all(&got, &mut out, &mut Vec::new());
+            }
             match conn.poll_event() {
                 Ok(Some(Event::Authenticate(_))) => {
                     let d = if accept { AuthDecision::accept() } else { AuthDecision::refuse("no") };
