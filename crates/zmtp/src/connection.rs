@@ -9,11 +9,13 @@
 //!    by [`poll_event`](Connection::poll_event), so a caller that stops polling
 //!    (because its queues are full) stops consuming input, and can stop
 //!    reading the transport: back-pressure reaches the peer.
-//! 3. Call [`poll_event`](Connection::poll_event) until it returns `Ok(None)`.
-//!    Answer [`Event::Authenticate`] with
-//!    [`complete_auth`](Connection::complete_auth).
+//! 3. Call [`poll_event`](Connection::poll_event) until it returns `Ok(None)`
+//!    (a busy driver may take runs of messages with
+//!    [`poll_messages`](Connection::poll_messages) in between). Answer
+//!    [`Event::Authenticate`] with [`complete_auth`](Connection::complete_auth).
 //! 4. Append output with [`poll_transmit`](Connection::poll_transmit) and
-//!    messages with [`send`](Connection::send), then write the buffer out.
+//!    messages with [`send`](Connection::send) (or a batch with
+//!    [`send_all`](Connection::send_all)), then write the buffer out.
 //! 5. Arm a timer for [`poll_timeout`](Connection::poll_timeout) and call
 //!    [`handle_timeout`](Connection::handle_timeout) when it fires.
 //!
