@@ -657,9 +657,10 @@ impl Connection {
 
     /// Decodes whole one-frame messages from the head of the input and
     /// hands each to `deliver`, until `max_msgs` messages or `max_bytes` of
-    /// payload have gone (at least one, if any is there) or the input holds
-    /// anything else: a multi-frame message, a command, a large or
-    /// incomplete frame, a malformed header. Returns the messages and
+    /// payload have gone (the message that reaches `max_bytes` goes too, so
+    /// with both bounds above zero at least one goes, if one is there) or
+    /// the input holds anything else: a multi-frame message, a command, a
+    /// large or incomplete frame, a malformed header. Returns the messages and
     /// payload bytes delivered. What it stops at is left for
     /// [`poll_event`](Connection::poll_event), so the two may be mixed
     /// freely, and every check `poll_event` makes still holds: this takes
