@@ -5,7 +5,9 @@
 use std::time::Instant;
 
 use bytes::BytesMut;
-use zeroguard_zmtp::{AuthDecision, Config, Connection, Event, MechanismConfig, SocketType};
+use zeroguard_zmtp::{
+    AuthDecision, Config, Connection, Event, MechanismConfig, Message, SocketType,
+};
 
 /// Two connected protocol cores (a sender and a receiver), handshake done.
 pub struct Pair {
@@ -68,4 +70,14 @@ impl Pair {
         assert!(tx.is_ready() && rx.is_ready(), "handshake did not complete");
         Pair { tx, rx }
     }
+}
+
+/// What `tx` puts on the wire for `count` copies of `msg` (fresh each
+/// time: CURVE nonces must increase).
+pub fn wire(tx: &mut Connection, msg: &Message, count: usize) -> BytesMut {
+    let mut w = BytesMut::new();
+    for _ in 0..count {
+        let _ = tx.send(msg, &mut w);
+    }
+    w
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use zeroguard_micro::Pair;
+use zeroguard_micro::{wire, Pair};
 use zeroguard_zmtp::frame::{decode_frame, encode_frame, FrameLimits};
 use zeroguard_zmtp::{Event, Message};
 
@@ -60,13 +60,13 @@ fn connection(c: &mut Criterion) {
             let mut pair = Pair::new(curve);
             let msg = Message::from(vec![7u8; size]);
             g.throughput(Throughput::Elements(BATCH as u64));
-            let mut wire = BytesMut::new();
+            let mut out = BytesMut::new();
             let batch = vec![msg.clone(); BATCH];
             g.bench_function(format!("send/{size}"), |b| {
                 b.iter(|| {
-                    wire.clear();
+                    out.clear();
                     for m in &batch {
-                        let _ = pair.tx.send(black_box(m), &mut wire);
+                        let _ = pair.tx.send(black_box(m), &mut out);
                     }
                 });
             });
@@ -74,11 +74,9 @@ fn connection(c: &mut Criterion) {
             let mut segments = Vec::new();
             g.bench_function(format!("send_all/{size}"), |b| {
                 b.iter(|| {
-                    wire.clear();
+                    out.clear();
                     segments.clear();
-                    let _ = pair
-                        .tx
-                        .send_all(black_box(&batch), &mut wire, &mut segments);
+                    let _ = pair.tx.send_all(black_box(&batch), &mut out, &mut segments);
                 });
             });
             // Receive what a fresh sender produces (nonces must increase,
@@ -87,13 +85,7 @@ fn connection(c: &mut Criterion) {
             let now = Instant::now();
             g.bench_function(format!("receive/{size}"), |b| {
                 b.iter_batched(
-                    || {
-                        let mut w = BytesMut::new();
-                        for _ in 0..BATCH {
-                            let _ = pair.tx.send(&msg, &mut w);
-                        }
-                        w
-                    },
+                    || wire(&mut pair.tx, &msg, BATCH),
                     |w| {
                         pair.rx.handle_input(now, &w);
                         let mut n = 0;
@@ -114,13 +106,7 @@ fn connection(c: &mut Criterion) {
             let mut pair = Pair::new(curve);
             g.bench_function(format!("receive_runs/{size}"), |b| {
                 b.iter_batched(
-                    || {
-                        let mut w = BytesMut::new();
-                        for _ in 0..BATCH {
-                            let _ = pair.tx.send(&msg, &mut w);
-                        }
-                        w
-                    },
+                    || wire(&mut pair.tx, &msg, BATCH),
                     |w| {
                         pair.rx.handle_input(now, &w);
                         let mut n = 0;
