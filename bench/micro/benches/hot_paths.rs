@@ -1,6 +1,7 @@
 //! Hot paths, one at a time: frame encode and decode, a message through the
-//! protocol core (NULL and CURVE: encode/encrypt, decode/decrypt), and
-//! ROUTER routing by id among many peers.
+//! protocol core (NULL and CURVE: encode/encrypt, decode/decrypt), ROUTER
+//! routing by id among many peers, and what an application thread pays to
+//! send and receive through a socket's queues.
 #![forbid(unsafe_code)]
 
 use std::time::Instant;
@@ -186,5 +187,40 @@ fn routing(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, frames, connection, routing);
+/// PUSH to PULL over inproc in one thread: a batch sent, then received,
+/// message by message. Inproc, the PUSH's queue is the PULL's, so this is
+/// the whole of what the two application threads of a TCP pair do per
+/// message (routing, queueing, fair queueing), without the I/O threads.
+fn socket_queues(c: &mut Criterion) {
+    use zeroguard::{Context, Pull, Push, Socket};
+    let mut g = c.benchmark_group("socket");
+    let ctx = Context::new().unwrap_or_else(|e| panic!("context: {e}"));
+    let pull = Socket::<Pull>::new(&ctx).unwrap_or_else(|e| panic!("pull: {e}"));
+    pull.bind("inproc://micro-queues")
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let push = Socket::<Push>::new(&ctx).unwrap_or_else(|e| panic!("push: {e}"));
+    push.connect("inproc://micro-queues")
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    for size in [16usize, 256] {
+        g.throughput(Throughput::Elements(BATCH as u64));
+        g.bench_function(format!("send_recv/{size}"), |b| {
+            b.iter(|| {
+                for _ in 0..BATCH {
+                    push.send(Message::build(size, |_| {}))
+                        .unwrap_or_else(|e| panic!("send: {e}"));
+                }
+                for _ in 0..BATCH {
+                    let m = pull.recv().unwrap_or_else(|e| panic!("recv: {e}"));
+                    black_box(m);
+                }
+            });
+        });
+    }
+    drop(push);
+    drop(pull);
+    ctx.terminate();
+    g.finish();
+}
+
+criterion_group!(benches, frames, connection, routing, socket_queues);
 criterion_main!(benches);

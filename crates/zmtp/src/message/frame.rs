@@ -14,9 +14,10 @@ use std::ops::Deref;
 
 use bytes::Bytes;
 
-/// Bodies of up to this many bytes are held inline (what fits in the space
-/// a shared body takes, so a one-frame [`Message`](super::Message) is no
-/// larger for it).
+/// Bodies of up to this many bytes are held inline: a frame is then six
+/// words, the tag's and five (a shared body takes four). One byte more
+/// would fit as well, but measured slower: the copies of the body then
+/// split otherwise.
 pub const INLINE_MAX: usize = 38;
 
 /// One frame of a [`Message`](super::Message): a read-only byte string.
@@ -28,7 +29,17 @@ pub const INLINE_MAX: usize = 38;
 #[derive(Clone)]
 pub struct Frame(Repr);
 
+/// The tag takes a whole word so that what follows it is word-aligned.
+/// With a one-byte tag, every enum wrapped round a frame (the message's
+/// frame list, `Option`, `Result`, a queue's item) kept its own tag in that
+/// byte, and moving a message from one layer to the next copied the bytes
+/// after it at odd offsets; the next load of them straddled two of those
+/// stores, which the processor cannot forward, and waited for the cache
+/// instead. On the path of a received message those waits were the
+/// hottest instructions (16 B, `zeroguard perf`: 130 → 115 ns of CPU per
+/// message on the receiving side, 147 → 122 ns on the sending side).
 #[derive(Clone)]
+#[repr(u64)]
 enum Repr {
     Inline { len: u8, data: [u8; INLINE_MAX] },
     Shared(Bytes),
@@ -281,9 +292,12 @@ mod tests {
     }
 
     #[test]
-    fn a_one_frame_message_is_no_larger_than_with_shared_bodies() {
-        assert_eq!(std::mem::size_of::<Frame>(), 40);
-        assert_eq!(std::mem::size_of::<super::super::Message>(), 48);
+    fn a_one_frame_message_takes_seven_words() {
+        // Six words: the tag's, then the length and the inline body.
+        assert_eq!(std::mem::size_of::<Frame>(), 48);
+        // The frame list keeps its own tag in the frame's, so only the
+        // connection's properties come on top.
+        assert_eq!(std::mem::size_of::<super::super::Message>(), 56);
     }
 
     #[test]
