@@ -8,6 +8,7 @@
 //! back on the sender. The peer is attached to the socket, and so takes
 //! part in routing, only after its handshake and authentication succeeded.
 
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::IpAddr;
@@ -32,6 +33,36 @@ use crate::socket::{AddressCount, PeerId, SocketCore};
 const READ_CHUNK: usize = 64 * 1024;
 /// Fewest bytes read per system call (handshakes, quiet connections).
 const SMALL_READ: usize = 4 * 1024;
+/// Least time between two yields of one I/O thread to the threads
+/// waiting for its core (see [`give_way`]).
+const GIVE_WAY_EVERY: Duration = Duration::from_micros(50);
+
+thread_local! {
+    /// When this I/O thread last yielded its core.
+    static LAST_GIVE_WAY: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Yields this thread's core, at most once per [`GIVE_WAY_EVERY`], before
+/// an engine that has just emptied a stream of small messages sleeps.
+/// Where the sending thread shares the core, it was preempted by this
+/// thread's wake-up and has messages to queue: asleep, the engine would be
+/// woken again (a system call and two context switches) for each handful
+/// of them and write each handful alone; after a yield it finds hundreds
+/// and writes them together. With the core to itself the yield returns at
+/// once. Bounded in rate so that a thread serving many streams (a
+/// publisher's subscribers) does not pay a system call per stream.
+fn give_way() -> bool {
+    let now = Instant::now();
+    let due = LAST_GIVE_WAY
+        .get()
+        .is_none_or(|t| now.duration_since(t) >= GIVE_WAY_EVERY);
+    if due {
+        LAST_GIVE_WAY.set(Some(now));
+        std::thread::yield_now();
+    }
+    due
+}
+
 /// Messages decoded before they are handed to the socket in one go.
 const DELIVERY_BATCH: usize = 256;
 /// Bytes of queued messages encoded before a write.
@@ -670,6 +701,7 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         // Encode what is ready to go. Taking from the queue and encoding
         // happen under one hold of the wire, so a message written round the
         // queue (which needs both empty) can never overtake these.
+        let (mut streamed, mut streamed_bytes) = (0usize, 0usize);
         let (want_write, wants_input) = {
             let mut guard = link.lock();
             let w = &mut *guard;
@@ -682,6 +714,8 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                     if batch.is_empty() {
                         break;
                     }
+                    streamed += batch.len();
+                    streamed_bytes += batch.iter().map(Item::size).sum::<usize>();
                     // Runs of messages are encoded in one call each; the
                     // subscriptions between them one by one.
                     let mut items = batch.iter().peekable();
@@ -776,6 +810,15 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         if !want_write && attached.as_ref().is_some_and(|a| !a.out.is_empty()) {
             tokio::task::yield_now().await;
             continue;
+        }
+        // The queue ran dry before a full write: its writer, if it waits
+        // for this core, may fill it for the next one (see `give_way`).
+        if !want_write && streamed >= 2 && streamed_bytes < WRITE_BATCH / 2 {
+            if let Some(a) = attached.as_ref().filter(|_| give_way()) {
+                if !a.out.is_empty() {
+                    continue;
+                }
+            }
         }
         let deadline = [
             link.lock().conn.poll_timeout(),
