@@ -526,7 +526,10 @@ impl Connection {
                 [frame]
                     if self.cipher.is_none() && frame.len() < crate::frame::ZERO_COPY_THRESHOLD =>
                 {
-                    crate::frame::encode_frame(buf, false, false, frame);
+                    match frame.inline_parts() {
+                        Some((data, len)) => crate::frame::encode_inline(buf, data, len),
+                        None => crate::frame::encode_frame(buf, false, false, frame),
+                    }
                 }
                 _ => self.send_segmented(msg, buf, segments)?,
             }

@@ -70,6 +70,16 @@ impl Frame {
         Some(Frame(Repr::Inline { len, data: buf }))
     }
 
+    /// The inline body's whole array and the length used of it, for an
+    /// encoder that copies the array whole (a fixed-size copy) and then
+    /// cuts what it appended to the length.
+    pub(crate) fn inline_parts(&self) -> Option<(&[u8; INLINE_MAX], usize)> {
+        match &self.0 {
+            Repr::Inline { len, data } => Some((data, usize::from(*len))),
+            Repr::Shared(_) => None,
+        }
+    }
+
     /// A body of `len` bytes (at most [`INLINE_MAX`]; more is cut to it)
     /// held inline, zeroed and then written by `fill`.
     pub(crate) fn inline_built(len: usize, fill: impl FnOnce(&mut [u8])) -> Frame {
