@@ -1350,3 +1350,28 @@ fn heartbeats_do_not_close_a_peer_held_back_by_a_full_queue() {
         );
     }
 }
+
+#[test]
+fn streaming_kinds_refuse_empty_messages_and_report_a_closed_socket() {
+    let ctx = Context::new().unwrap();
+    let push = sock::<Push>(&ctx);
+    let pull = sock::<Pull>(&ctx);
+    let pair = sock::<Pair>(&ctx);
+    assert!(matches!(
+        push.try_send(Message::new()),
+        Err(Error::InvalidMessage(_))
+    ));
+    assert!(matches!(
+        pair.try_send(Message::new()),
+        Err(Error::InvalidMessage(_))
+    ));
+    assert!(matches!(pull.try_recv(), Ok(None)));
+    assert!(matches!(pair.try_recv(), Ok(None)));
+    push.close();
+    pull.close();
+    pair.close();
+    assert!(matches!(push.try_send("late"), Err(Error::Closed)));
+    assert!(matches!(pair.try_send("late"), Err(Error::Closed)));
+    assert!(matches!(pull.try_recv(), Err(Error::Closed)));
+    assert!(matches!(pair.try_recv(), Err(Error::Closed)));
+}

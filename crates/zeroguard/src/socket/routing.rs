@@ -113,6 +113,23 @@ impl SocketCore {
     /// One attempt to send, by the rules of this socket's kind.
     #[inline]
     pub(crate) fn try_send(&self, msg: Message) -> Result<SendOutcome> {
+        if matches!(
+            self.kind,
+            SocketType::Push | SocketType::Dealer | SocketType::Pair
+        ) && !msg.is_empty()
+            && !self.is_closed()
+        {
+            // The streaming kinds, on every message: straight through, as
+            // on the receiving side.
+            let sent = round_robin(&mut self.lock(), msg);
+            return Ok(match sent {
+                Ok(_) => {
+                    self.note_answer_due(true);
+                    SendOutcome::Done
+                }
+                Err(m) => SendOutcome::WouldBlock(m),
+            });
+        }
         let outcome = self.route_out(msg)?;
         if matches!(outcome, SendOutcome::Done) {
             self.note_answer_due(true);
@@ -243,6 +260,24 @@ impl SocketCore {
     /// One attempt to receive, by the rules of this socket's kind.
     #[inline]
     pub(crate) fn try_recv(&self) -> Result<Option<Message>> {
+        if matches!(
+            self.kind,
+            SocketType::Pull | SocketType::Dealer | SocketType::Pair | SocketType::XSub
+        ) {
+            // The streaming kinds, on every message: straight through,
+            // without the result passing through the other kinds' checks.
+            let mut state = self.lock();
+            if let Some((_, m)) = fair_queue(&mut state) {
+                drop(state);
+                self.note_answer_due(false);
+                return Ok(Some(m));
+            }
+            drop(state);
+            return match self.is_closed() {
+                true => Err(Error::Closed),
+                false => Ok(None),
+            };
+        }
         let got = self.take_in()?;
         if got.is_some() {
             self.note_answer_due(false);
