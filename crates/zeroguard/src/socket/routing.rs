@@ -147,6 +147,7 @@ impl SocketCore {
         }
         let mut state = self.lock();
         match self.kind {
+            // Reached only by a call that skips `try_send`'s straight path.
             SocketType::Push | SocketType::Dealer | SocketType::Pair => {
                 match round_robin(&mut state, msg) {
                     Ok(_) => Ok(SendOutcome::Done),
@@ -289,6 +290,7 @@ impl SocketCore {
     fn take_in(&self) -> Result<Option<Message>> {
         let mut state = self.lock();
         let result = match self.kind {
+            // Reached only by a call that skips `try_recv`'s straight path.
             SocketType::Pull | SocketType::Dealer | SocketType::Pair | SocketType::XSub => {
                 Ok(fair_queue(&mut state).map(|(_, m)| m))
             }
