@@ -196,19 +196,33 @@ fn decode(
     })
 }
 
-/// Bytes of one arena block.
+/// Bytes of a block of the smallest size class: frames of up to
+/// [`ARENA_CLASS_FRAME`] bytes.
 const ARENA_BLOCK: usize = 4096;
+/// The largest frame of the smallest size class. Each class above holds
+/// frames up to twice the size of the one below, in blocks twice as large:
+/// at least eight frames share a block, whatever the class.
+const ARENA_CLASS_FRAME: usize = 512;
+/// Size classes: frames of up to 512 bytes, 1, 2, 4 and 8 KiB.
+const ARENA_CLASSES: usize = 5;
 /// Frames above this get their own allocation rather than arena space.
-const ARENA_MAX_FRAME: usize = 512;
+const ARENA_MAX_FRAME: usize = ARENA_CLASS_FRAME << (ARENA_CLASSES - 1);
 
-/// Where small frame bodies are copied: blocks of 4 KiB shared by the
-/// frames cut from them, so that receiving a small message costs a
-/// reference count rather than an allocation. Small bodies are still
-/// copied out of the read buffer, so a message the application keeps pins
-/// at most one 4 KiB block, never a whole read buffer.
+/// Where frame bodies of up to 8 KiB are copied: blocks shared by the
+/// frames cut from them, so that a message costs a reference count rather
+/// than an allocation. A frame goes to the block of its size class (see
+/// [`ARENA_CLASS_FRAME`]): 4 KiB blocks for frames of up to 512 bytes, 64
+/// KiB ones for frames of 4 to 8 KiB.
+///
+/// Messages are built on one thread and freed on another (the application
+/// and the I/O thread, both ways): an allocation of its own per message of
+/// a few KiB made the two threads queue for the allocator's lock, a futex
+/// call for every fifth 4 KiB message sent. Bodies are still copied out of
+/// the read buffer, so a message the application keeps pins one block, at
+/// most 4 KiB or sixteen times its own size, never a whole read buffer.
 #[derive(Debug, Default)]
 pub struct Arena {
-    block: BytesMut,
+    blocks: [BytesMut; ARENA_CLASSES],
 }
 
 impl Arena {
@@ -217,22 +231,31 @@ impl Arena {
         Arena::default()
     }
 
-    /// Starts a new block unless the current one has `len` bytes left.
-    fn make_room(&mut self, len: usize) {
-        if self.block.capacity() - self.block.len() < len {
-            self.block = BytesMut::with_capacity(ARENA_BLOCK);
+    /// The block a body of `len` bytes (at most [`ARENA_MAX_FRAME`]) goes
+    /// to, a new one when the current one has no room left.
+    fn block_for(&mut self, len: usize) -> &mut BytesMut {
+        debug_assert!(len <= ARENA_MAX_FRAME);
+        // 0 up to 512 bytes, 1 up to 1 KiB, ... 4 up to 8 KiB.
+        let class = (len.saturating_sub(1) / ARENA_CLASS_FRAME)
+            .checked_ilog2()
+            .map_or(0, |b| b as usize + 1)
+            .min(ARENA_CLASSES - 1);
+        let block = &mut self.blocks[class];
+        if block.capacity() - block.len() < len {
+            *block = BytesMut::with_capacity(ARENA_BLOCK << class);
         }
+        block
     }
 
-    /// Copies `body` into the current block (a new one when it is full);
-    /// bodies over 512 bytes get an allocation of their own.
+    /// Copies `body` into its block; bodies over 8 KiB get an allocation
+    /// of their own.
     pub(crate) fn copy(&mut self, body: &[u8]) -> Bytes {
         if body.len() > ARENA_MAX_FRAME {
             return Bytes::copy_from_slice(body);
         }
-        self.make_room(body.len());
-        self.block.extend_from_slice(body);
-        self.block.split().freeze()
+        let block = self.block_for(body.len());
+        block.extend_from_slice(body);
+        block.split().freeze()
     }
 
     /// A body of `len` bytes, zeroed and then written in place by `fill`,
@@ -243,12 +266,12 @@ impl Arena {
             fill(&mut own);
             return own.freeze();
         }
-        self.make_room(len);
-        self.block.resize(self.block.len() + len, 0);
+        let block = self.block_for(len);
+        block.resize(block.len() + len, 0);
         // Cut from the block before `fill` runs (as `copy` cuts its copy):
         // should `fill` panic, nothing half-written is left in the block
         // for the next frame.
-        let mut body = self.block.split();
+        let mut body = block.split();
         fill(&mut body);
         body.freeze()
     }
@@ -262,7 +285,7 @@ impl Arena {
 
     /// Copies `body` into the arena and lets `change` work on the copy in
     /// place before it is shared (decryption); if `change` fails, the copy
-    /// is dropped. Bodies over 512 bytes get an allocation of their own.
+    /// is dropped. Bodies over 8 KiB get an allocation of their own.
     pub(crate) fn copy_then(
         &mut self,
         body: &[u8],
@@ -273,19 +296,19 @@ impl Arena {
             change(&mut own)?;
             return Ok(own.freeze());
         }
-        self.make_room(body.len());
-        let start = self.block.len();
-        self.block.extend_from_slice(body);
-        if let Err(e) = change(&mut self.block[start..]) {
-            self.block.truncate(start);
+        let block = self.block_for(body.len());
+        let start = block.len();
+        block.extend_from_slice(body);
+        if let Err(e) = change(&mut block[start..]) {
+            block.truncate(start);
             return Err(e);
         }
-        Ok(self.block.split().freeze())
+        Ok(block.split().freeze())
     }
 
-    /// Lets go of the current block (a quiet connection holds none).
+    /// Lets go of the current blocks (a quiet connection holds none).
     pub fn release(&mut self) {
-        self.block = BytesMut::new();
+        self.blocks = Default::default();
     }
 }
 
@@ -391,16 +414,27 @@ mod tests {
         max_command_frame: 1024,
     };
 
+    /// Which size class the arena puts a body of `n` bytes in, as the
+    /// arena's own documentation states it.
+    fn documented_class(n: usize) -> Option<usize> {
+        [512, 1024, 2048, 4096, 8192]
+            .iter()
+            .position(|&max| n <= max)
+    }
+
     #[test]
     fn small_frames_share_arena_blocks_and_decode_the_same() {
-        let sizes = [0usize, 1, 16, 255, 512, 513, 4000, 8191, 8192, 16, 16];
+        let sizes = [
+            0usize, 1, 16, 255, 512, 513, 4000, 16, 1000, 8191, 8192, 16, 16, 4096, 2048, 3000,
+        ];
         let mut wire = BytesMut::new();
         for (i, &n) in sizes.iter().enumerate() {
             encode_frame(&mut wire, i % 2 == 0, false, &vec![i.to_le_bytes()[0]; n]);
         }
         let mut plain = wire.clone();
         let mut arena = Arena::new();
-        let mut previous: Option<Bytes> = None;
+        // The last body of each class: the next of that class follows it.
+        let mut last: [Option<Bytes>; ARENA_CLASSES] = Default::default();
         for &n in &sizes {
             let a = decode_frame_in(&mut wire, &LIMITS, &mut arena)
                 .unwrap()
@@ -408,23 +442,43 @@ mod tests {
             let b = decode_frame(&mut plain, &LIMITS).unwrap().unwrap();
             assert_eq!(a, b);
             assert_eq!(a.body.len(), n);
-            if let Some(p) = &previous {
-                let adjacent = p.as_ptr().wrapping_add(p.len()) == a.body.as_ptr();
-                let both_small =
-                    (1..=ARENA_MAX_FRAME).contains(&p.len()) && (1..=ARENA_MAX_FRAME).contains(&n);
-                if both_small {
-                    assert!(
-                        adjacent,
-                        "small frames of {} and {n} bytes not packed",
+            let in_arena = n > 0 && n < ZERO_COPY_THRESHOLD;
+            if let Some(class) = documented_class(n).filter(|_| in_arena) {
+                if let Some(p) = &last[class] {
+                    assert_eq!(
+                        p.as_ptr().wrapping_add(p.len()),
+                        a.body.as_ptr(),
+                        "frames of {} and {n} bytes not packed",
                         p.len()
                     );
-                } else if n > ARENA_MAX_FRAME {
-                    assert!(!adjacent, "a {n}-byte frame went into the arena");
                 }
+                last[class] = Some(a.body.clone());
             }
-            previous = Some(a.body);
         }
         assert!(wire.is_empty() && plain.is_empty());
+    }
+
+    #[test]
+    fn at_least_eight_frames_share_a_block_in_every_class() {
+        let mut arena = Arena::new();
+        for max in [512usize, 1024, 2048, 4096, 8192] {
+            let bodies: Vec<Bytes> = (0..9).map(|_| arena.copy(&vec![7; max])).collect();
+            for pair in bodies[..8].windows(2) {
+                assert_eq!(
+                    pair[0].as_ptr().wrapping_add(max),
+                    pair[1].as_ptr(),
+                    "frames of {max} bytes not packed"
+                );
+            }
+            // A block is eight of the class's largest frames: the ninth
+            // starts another, and a frame pins at most sixteen times itself.
+            assert_ne!(bodies[7].as_ptr().wrapping_add(max), bodies[8].as_ptr());
+        }
+        let own = arena.copy(&[1; 8193]);
+        let next = arena.copy(&[1; 8192]);
+        assert_ne!(own.as_ptr().wrapping_add(8193), next.as_ptr());
+        arena.release();
+        assert!(arena.blocks.iter().all(|b| b.capacity() == 0));
     }
 
     #[test]

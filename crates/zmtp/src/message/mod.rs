@@ -149,11 +149,13 @@ impl Message {
     }
 
     /// A one-frame message holding a copy of `data`. Up to
-    /// [`INLINE_MAX`] bytes are held in the message itself; up to 512 are
-    /// copied into a 4 KiB block shared with the next such messages built
-    /// on the same thread, so a stream of small messages allocates once
-    /// per block rather than once per message (a message kept long pins at
-    /// most its block). Larger data gets an allocation of its own; from
+    /// [`INLINE_MAX`] bytes are held in the message itself; up to 8 KiB
+    /// are copied into a block shared with the next messages of about the
+    /// same size built on the same thread (4 KiB blocks for up to 512
+    /// bytes, up to 64 KiB ones for 4 to 8 KiB), so a stream of messages
+    /// allocates once per block rather than once per message (a message
+    /// kept long pins at most its block: 4 KiB, or sixteen times its own
+    /// size). Larger data gets an allocation of its own; from
     /// 32 KiB to 1 MiB, a buffer that a written message gave back (so its
     /// pages are not faulted in again), from a pool of at most 1 MiB.
     pub fn copy_from_slice(data: &[u8]) -> Message {
@@ -369,13 +371,24 @@ mod tests {
         // Cut one after the other from the same block.
         let end_of_a = a.frames()[0].as_ptr().wrapping_add(100);
         assert_eq!(b.frames()[0].as_ptr(), end_of_a);
-        let big = vec![7u8; 4000];
-        let c = Message::copy_from_slice(&big);
-        let d = Message::copy_from_slice(&big);
-        assert_eq!(c.frames()[0], big);
-        assert_ne!(
+        // A few KiB share a block of their own size class.
+        let mid = vec![7u8; 4000];
+        let c = Message::copy_from_slice(&mid);
+        let d = Message::copy_from_slice(&mid);
+        assert_eq!(c.frames()[0], mid);
+        assert_eq!(
             d.frames()[0].as_ptr(),
             c.frames()[0].as_ptr().wrapping_add(4000)
+        );
+        assert_ne!(c.frames()[0].as_ptr(), end_of_a.wrapping_add(200));
+        // Past 8 KiB, each copy has its own allocation.
+        let big = vec![8u8; 9000];
+        let e = Message::copy_from_slice(&big);
+        let f = Message::copy_from_slice(&big);
+        assert_eq!(e.frames()[0], big);
+        assert_ne!(
+            f.frames()[0].as_ptr(),
+            e.frames()[0].as_ptr().wrapping_add(9000)
         );
         let mut m = Message::copy_from_slice(b"id");
         m.push_back_copy(b"body");
@@ -388,7 +401,7 @@ mod tests {
 
     #[test]
     fn built_bodies_start_zeroed_and_are_placed_as_copies_are() {
-        let small = [0, 5, INLINE_MAX, INLINE_MAX + 1, 300, 600, 4000];
+        let small = [0, 5, INLINE_MAX, INLINE_MAX + 1, 300, 600, 4000, 8192, 9000];
         let large = [40_000, 64 * 1024, crate::body::BODY_MAX + 1];
         for len in small.into_iter().chain(large) {
             // Stale bytes where the body may go: a dropped large copy's
