@@ -236,10 +236,11 @@ impl Arena {
     fn block_for(&mut self, len: usize) -> &mut BytesMut {
         debug_assert!(len <= ARENA_MAX_FRAME);
         // 0 up to 512 bytes, 1 up to 1 KiB, ... 4 up to 8 KiB.
-        let class = (len.saturating_sub(1) / ARENA_CLASS_FRAME)
-            .checked_ilog2()
-            .map_or(0, |b| b as usize + 1)
-            .min(ARENA_CLASSES - 1);
+        let class = if len <= ARENA_CLASS_FRAME {
+            0
+        } else {
+            (((len - 1) / ARENA_CLASS_FRAME).ilog2() as usize + 1).min(ARENA_CLASSES - 1)
+        };
         let block = &mut self.blocks[class];
         if block.capacity() - block.len() < len {
             *block = BytesMut::with_capacity(ARENA_BLOCK << class);
