@@ -210,9 +210,10 @@ const ARENA_MAX_FRAME: usize = ARENA_CLASS_FRAME << (ARENA_CLASSES - 1);
 
 /// Where frame bodies of up to 8 KiB are copied: blocks shared by the
 /// frames cut from them, so that a message costs a reference count rather
-/// than an allocation. A frame goes to the block of its size class (see
-/// [`ARENA_CLASS_FRAME`]): 4 KiB blocks for frames of up to 512 bytes, 64
-/// KiB ones for frames of 4 to 8 KiB.
+/// than an allocation. A frame goes to the block of its size class: 4 KiB
+/// blocks for frames of up to 512 bytes, and for each class above twice
+/// the frame size in twice the block, up to 64 KiB blocks for frames of 4
+/// to 8 KiB.
 ///
 /// Messages are built on one thread and freed on another (the application
 /// and the I/O thread, both ways): an allocation of its own per message of
