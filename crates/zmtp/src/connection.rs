@@ -119,7 +119,7 @@ pub struct Connection {
     heartbeat: Heartbeat,
     partial: Vec<Frame>,
     partial_len: u64,
-    /// Small frame bodies of a session without a cipher are copied here.
+    /// Where a CURVE session copies small frame bodies to decrypt them.
     arena: crate::frame::Arena,
     /// CURVE: every frame after the handshake goes through this.
     cipher: Option<CurveCipher>,
@@ -698,7 +698,7 @@ impl Connection {
                 break;
             };
             let body = &self.input[at + header_len..at + header_len + size];
-            deliver(Message::from(self.arena.frame(body)));
+            deliver(Message::from(Frame::copied(body)));
             at += header_len + size;
             msgs += 1;
             bytes += size;
@@ -849,20 +849,17 @@ impl Connection {
                                 },
                             )
                         }
-                        None => {
-                            let arena = &mut self.arena;
-                            crate::frame::decode_frame_with(
-                                &mut self.input,
-                                &limits,
-                                |more, command, body| {
-                                    let body = match body {
-                                        FrameBody::Lent(b) => arena.frame(b),
-                                        FrameBody::Owned(b) => Frame::from(b),
-                                    };
-                                    Ok((more, command, body))
-                                },
-                            )
-                        }
+                        None => crate::frame::decode_frame_with(
+                            &mut self.input,
+                            &limits,
+                            |more, command, body| {
+                                let body = match body {
+                                    FrameBody::Lent(b) => Frame::copied(b),
+                                    FrameBody::Owned(b) => Frame::from(b),
+                                };
+                                Ok((more, command, body))
+                            },
+                        ),
                     };
                     let (more, command, body) = match decoded {
                         Ok(Some(frame)) => frame,

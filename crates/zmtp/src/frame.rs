@@ -208,19 +208,20 @@ const ARENA_CLASSES: usize = 5;
 /// Frames above this get their own allocation rather than arena space.
 const ARENA_MAX_FRAME: usize = ARENA_CLASS_FRAME << (ARENA_CLASSES - 1);
 
-/// Where frame bodies of up to 8 KiB are copied: blocks shared by the
-/// frames cut from them, so that a message costs a reference count rather
-/// than an allocation. A frame goes to the block of its size class: 4 KiB
-/// blocks for frames of up to 512 bytes, and for each class above twice
-/// the frame size in twice the block, up to 64 KiB blocks for frames of 4
-/// to 8 KiB.
+/// Where frame bodies of up to 8 KiB are copied as [`Bytes`]: blocks
+/// shared by the bodies cut from them, so that a body costs a reference
+/// count rather than an allocation. A CURVE session's bodies are copied
+/// here and decrypted in place, and [`decode_frame_in`] copies here;
+/// cleartext frames that become messages get buffers of their own
+/// instead (`message::pooled`), which no count ties to their neighbours.
 ///
-/// Messages are built on one thread and freed on another (the application
-/// and the I/O thread, both ways): an allocation of its own per message of
-/// a few KiB made the two threads queue for the allocator's lock, a futex
-/// call for every fifth 4 KiB message sent. Bodies are still copied out of
-/// the read buffer, so a message the application keeps pins one block, at
-/// most 4 KiB or sixteen times its own size, never a whole read buffer.
+/// A body goes to the block of its size class: 4 KiB blocks for bodies
+/// of up to 512 bytes, and for each class above twice the size in twice
+/// the block, up to 64 KiB blocks for 4 to 8 KiB. Bodies built on one
+/// thread and freed on another with an allocation each made the two
+/// threads queue for the allocator's lock. A body kept long pins its
+/// block: at most 4 KiB or sixteen times its own size, never a whole
+/// read buffer.
 #[derive(Debug, Default)]
 pub struct Arena {
     blocks: [BytesMut; ARENA_CLASSES],
@@ -258,31 +259,6 @@ impl Arena {
         let block = self.block_for(body.len());
         block.extend_from_slice(body);
         block.split().freeze()
-    }
-
-    /// A body of `len` bytes, zeroed and then written in place by `fill`,
-    /// in the current block as [`copy`](Arena::copy) would place it.
-    pub(crate) fn build(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) -> Bytes {
-        if len > ARENA_MAX_FRAME {
-            let mut own = BytesMut::zeroed(len);
-            fill(&mut own);
-            return own.freeze();
-        }
-        let block = self.block_for(len);
-        block.resize(block.len() + len, 0);
-        // Cut from the block before `fill` runs (as `copy` cuts its copy):
-        // should `fill` panic, nothing half-written is left in the block
-        // for the next frame.
-        let mut body = block.split();
-        fill(&mut body);
-        body.freeze()
-    }
-
-    /// A message frame holding a copy of `body`: inline when it fits (no
-    /// shared count at all), otherwise as by [`copy`](Arena::copy).
-    pub(crate) fn frame(&mut self, body: &[u8]) -> crate::message::Frame {
-        crate::message::Frame::inline(body)
-            .unwrap_or_else(|| crate::message::Frame::from(self.copy(body)))
     }
 
     /// Copies `body` into the arena and lets `change` work on the copy in

@@ -229,9 +229,13 @@ impl SocketCore {
                 }
             }
             SocketType::Pub | SocketType::XPub => {
-                let first = msg.first().cloned().unwrap_or_default();
+                if state.peers.len() > 1 {
+                    // One copy to share, rather than one per subscriber.
+                    msg.share();
+                }
+                let first: &[u8] = msg.first().map_or(&[], |f| f);
                 for peer in state.peers.iter().filter(|p| !p.detached) {
-                    if peer.subs.matches(&first)
+                    if peer.subs.matches(first)
                         && peer.out.try_push(Item::Msg(msg.clone())).is_err()
                     {
                         // Only this subscriber misses the message; the others are unaffected.
@@ -246,6 +250,9 @@ impl SocketCore {
                     drop(state);
                     run_deferred(deferred);
                     return Ok(SendOutcome::Done);
+                }
+                if state.peers.len() > 1 {
+                    msg.share();
                 }
                 for peer in state.peers.iter().filter(|p| !p.detached) {
                     if peer.out.try_push(Item::Msg(msg.clone())).is_err() {

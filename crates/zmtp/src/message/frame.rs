@@ -14,6 +14,8 @@ use std::ops::Deref;
 
 use bytes::Bytes;
 
+use super::pooled::{self, Pooled};
+
 /// Bodies of up to this many bytes are held inline: a frame is then six
 /// words, the tag's and five (a shared body takes four). One byte more
 /// would fit as well, but measured slower: the copies of the body then
@@ -22,9 +24,10 @@ pub const INLINE_MAX: usize = 38;
 
 /// One frame of a [`Message`](super::Message): a read-only byte string.
 ///
-/// Up to [`INLINE_MAX`] bytes are held in the frame itself; larger bodies
-/// are reference-counted [`Bytes`], so cloning a frame never copies a large
-/// body. A frame dereferences to `[u8]` and compares by content with byte
+/// Up to [`INLINE_MAX`] bytes are held in the frame itself; bodies the
+/// library copies (up to 8 KiB) get a recycled buffer of their own; other
+/// bodies are reference-counted [`Bytes`], so cloning a frame never copies
+/// a large body. A frame dereferences to `[u8]` and compares by content with byte
 /// slices, arrays, strings and `Bytes`.
 #[derive(Clone)]
 pub struct Frame(Repr);
@@ -41,8 +44,13 @@ pub struct Frame(Repr);
 #[derive(Clone)]
 #[repr(u64)]
 enum Repr {
-    Inline { len: u8, data: [u8; INLINE_MAX] },
+    Inline {
+        len: u8,
+        data: [u8; INLINE_MAX],
+    },
     Shared(Bytes),
+    /// Owned outright: no count for two threads to touch (see `pooled`).
+    Pooled(Pooled),
 }
 
 impl Frame {
@@ -58,6 +66,23 @@ impl Frame {
     /// an allocation of its own.
     pub fn copy_from_slice(data: &[u8]) -> Frame {
         Frame::inline(data).unwrap_or_else(|| Frame(Repr::Shared(Bytes::copy_from_slice(data))))
+    }
+
+    /// A copy of `data` as the library makes one (a message the application
+    /// copies, a frame cut from the read buffer): inline when it fits, in a
+    /// recycled buffer of its own up to 8 KiB, otherwise in an allocation
+    /// of its own.
+    pub(crate) fn copied(data: &[u8]) -> Frame {
+        Frame::inline(data).unwrap_or_else(|| match pooled::fits(data.len()) {
+            true => Frame(Repr::Pooled(Pooled::copy(data))),
+            false => Frame(Repr::Shared(Bytes::copy_from_slice(data))),
+        })
+    }
+
+    /// A body of `len` bytes (under 8 KiB) in a recycled buffer, zeroed
+    /// and then written by `fill`.
+    pub(crate) fn pooled_built(len: usize, fill: impl FnOnce(&mut [u8])) -> Frame {
+        Frame(Repr::Pooled(Pooled::build(len, fill)))
     }
 
     /// `data` held inline, if it fits.
@@ -76,7 +101,7 @@ impl Frame {
     pub(crate) fn inline_parts(&self) -> Option<(&[u8; INLINE_MAX], usize)> {
         match &self.0 {
             Repr::Inline { len, data } => Some((data, usize::from(*len))),
-            Repr::Shared(_) => None,
+            Repr::Shared(_) | Repr::Pooled(_) => None,
         }
     }
 
@@ -92,25 +117,34 @@ impl Frame {
         })
     }
 
+    /// Makes a body the frame owns outright reference-counted (see
+    /// [`Message::share`](super::Message::share)).
+    pub(crate) fn share(&mut self) {
+        if let Repr::Pooled(p) = &self.0 {
+            self.0 = Repr::Shared(Bytes::copy_from_slice(p.as_slice()));
+        }
+    }
+
     /// Whether the body is held inline (no allocation, no shared count).
     pub fn is_inline(&self) -> bool {
         matches!(self.0, Repr::Inline { .. })
     }
 
     /// The body as [`Bytes`]: shared without copying when it is shared
-    /// already, copied when it is inline.
+    /// already, copied otherwise.
     pub fn to_bytes(&self) -> Bytes {
         match &self.0 {
-            Repr::Inline { .. } => Bytes::copy_from_slice(self),
             Repr::Shared(b) => b.clone(),
+            Repr::Inline { .. } | Repr::Pooled(_) => Bytes::copy_from_slice(self),
         }
     }
 
-    /// The body as [`Bytes`], copied only when it is inline.
+    /// The body as [`Bytes`], copied unless it is shared already.
     pub fn into_bytes(self) -> Bytes {
         match self.0 {
-            Repr::Inline { .. } => Bytes::copy_from_slice(&self),
             Repr::Shared(b) => b,
+            Repr::Pooled(p) => Bytes::copy_from_slice(p.as_slice()),
+            Repr::Inline { len, data } => Bytes::copy_from_slice(&data[..usize::from(len)]),
         }
     }
 
@@ -118,17 +152,19 @@ impl Frame {
     /// writes it out can pass it on without copying.
     pub fn as_shared(&self) -> Option<&Bytes> {
         match &self.0 {
-            Repr::Inline { .. } => None,
             Repr::Shared(b) => Some(b),
+            Repr::Inline { .. } | Repr::Pooled(_) => None,
         }
     }
 
-    /// The bytes from `start` on, as a frame (inline bodies are copied,
-    /// shared ones are not).
+    /// The bytes from `start` on, as a frame (shared bodies are not
+    /// copied, others are).
     pub fn slice_from(&self, start: usize) -> Frame {
         match &self.0 {
-            Repr::Inline { .. } => Frame::copy_from_slice(self.get(start..).unwrap_or_default()),
             Repr::Shared(b) => Frame::from(b.slice(start.min(b.len())..)),
+            Repr::Inline { .. } | Repr::Pooled(_) => {
+                Frame::copied(self.get(start..).unwrap_or_default())
+            }
         }
     }
 }
@@ -145,6 +181,7 @@ impl Deref for Frame {
         match &self.0 {
             Repr::Inline { len, data } => &data[..usize::from(*len)],
             Repr::Shared(b) => b,
+            Repr::Pooled(p) => p.as_slice(),
         }
     }
 }

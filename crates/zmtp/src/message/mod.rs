@@ -1,21 +1,15 @@
 //! The multipart message: an ordered list of frames delivered atomically.
 
 mod frame;
+mod pooled;
 
 pub use frame::{Frame, INLINE_MAX};
 
-use std::cell::RefCell;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::frame::Arena;
 use crate::metadata::Metadata;
-
-thread_local! {
-    /// Blocks that small frames built on this thread are copied into.
-    static SEND_ARENA: RefCell<Arena> = RefCell::new(Arena::new());
-}
 
 /// A multipart message. Small frames are held inline and large ones are
 /// reference-counted, so cloning a message or fanning it out to many peers
@@ -60,47 +54,28 @@ impl Frames {
 }
 
 fn copy_frame(data: &[u8]) -> Frame {
-    // Most messages fit inline: they need neither the thread's arena nor
-    // the thread-local look-up that reaches it.
-    Frame::inline(data).unwrap_or_else(|| {
-        if let Some(large) = crate::body::copy_for_sending(data) {
-            return Frame::from(large);
-        }
-        SEND_ARENA
-            .try_with(|arena| Some(arena.try_borrow_mut().ok()?.frame(data)))
-            .ok()
-            .flatten()
-            // A thread being torn down has no arena left, and a `fill` given
-            // to `build_frame` runs while it is lent: allocate.
-            .unwrap_or_else(|| Frame::copy_from_slice(data))
-    })
+    if pooled::fits(data.len()) {
+        return Frame::copied(data);
+    }
+    match crate::body::copy_for_sending(data) {
+        Some(large) => Frame::from(large),
+        None => Frame::from(Bytes::copy_from_slice(data)),
+    }
 }
 
 fn build_frame(len: usize, fill: impl FnOnce(&mut [u8])) -> Frame {
     if len <= INLINE_MAX {
         return Frame::inline_built(len, fill);
     }
+    if pooled::fits(len) {
+        return Frame::pooled_built(len, fill);
+    }
     let fill = match crate::body::build_for_sending(len, fill) {
         Ok(large) => return Frame::from(large),
         Err(fill) => fill,
     };
-    let mut fill = Some(fill);
-    let built = SEND_ARENA
-        .try_with(|arena| {
-            // `fill` may build messages itself while the arena is lent to
-            // it: those get allocations of their own (see `copy_frame`).
-            let mut arena = arena.try_borrow_mut().ok()?;
-            Some(arena.build(len, fill.take()?))
-        })
-        .ok()
-        .flatten();
-    if let Some(body) = built {
-        return Frame::from(body);
-    }
     let mut own = bytes::BytesMut::zeroed(len);
-    if let Some(fill) = fill {
-        fill(&mut own);
-    }
+    fill(&mut own);
     Frame::from(own.freeze())
 }
 
@@ -149,13 +124,12 @@ impl Message {
     }
 
     /// A one-frame message holding a copy of `data`. Up to
-    /// [`INLINE_MAX`] bytes are held in the message itself; up to 8 KiB
-    /// are copied into a block shared with the next messages of about the
-    /// same size built on the same thread (4 KiB blocks for up to 512
-    /// bytes, up to 64 KiB ones for 4 to 8 KiB), so a stream of messages
-    /// allocates once per block rather than once per message (a message
-    /// kept long pins at most its block: 4 KiB, or sixteen times its own
-    /// size). Larger data gets an allocation of its own; from
+    /// [`INLINE_MAX`] bytes are held in the message itself; under 8 KiB
+    /// they are copied into a buffer of their own (the next power of two)
+    /// that a dropped message gave back to its thread, so a stream of
+    /// messages needs no allocation and no count shared between the
+    /// building and the dropping thread. Larger data gets an allocation of
+    /// its own; from
     /// 32 KiB to 1 MiB, a buffer that a written message gave back (so its
     /// pages are not faulted in again), from a pool of at most 1 MiB.
     pub fn copy_from_slice(data: &[u8]) -> Message {
@@ -171,7 +145,7 @@ impl Message {
     /// A one-frame message of `len` bytes that `fill` writes in place, as
     /// `zmq_msg_init_size` and then writing into `zmq_msg_data` do: the
     /// body is placed as [`copy_from_slice`](Message::copy_from_slice)
-    /// would place it (inline, in a shared block, or in a recycled buffer),
+    /// would place it (inline or in a recycled buffer),
     /// but nothing is copied into it. `fill` sees the body zeroed.
     ///
     /// ```
@@ -245,6 +219,19 @@ impl Message {
     /// The first frame, if any.
     pub fn first(&self) -> Option<&Frame> {
         self.frames().first()
+    }
+
+    /// Makes every frame's body reference-counted, so that clones of the
+    /// message share the bodies instead of copying them: what a message
+    /// sent to many peers wants. (A body the library copied is otherwise
+    /// owned by its frame, which a clone copies: for one owner, that costs
+    /// less than a count two threads would touch.)
+    pub fn share(&mut self) {
+        match &mut self.frames {
+            Frames::None => {}
+            Frames::One(f) => f.share(),
+            Frames::Many(v) => v.iter_mut().for_each(Frame::share),
+        }
     }
 
     /// Number of frames.
@@ -358,45 +345,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn small_copies_are_inline_mid_sized_ones_share_a_block_and_large_ones_do_not() {
+    fn small_copies_are_inline_and_others_own_their_bodies() {
         let tiny = Message::copy_from_slice(b"tiny");
         assert!(tiny.frames()[0].is_inline());
         assert_eq!(tiny.frames()[0], &b"tiny"[..]);
-        let first = [1u8; 100];
-        let second = [2u8; 200];
-        let a = Message::copy_from_slice(&first);
-        let b = Message::copy_from_slice(&second);
-        assert_eq!(a.frames()[0], first);
-        assert_eq!(b.frames()[0], second);
-        // Cut one after the other from the same block.
-        let end_of_a = a.frames()[0].as_ptr().wrapping_add(100);
-        assert_eq!(b.frames()[0].as_ptr(), end_of_a);
-        // A few KiB share a block of their own size class.
-        let mid = vec![7u8; 4000];
-        let c = Message::copy_from_slice(&mid);
-        let d = Message::copy_from_slice(&mid);
-        assert_eq!(c.frames()[0], mid);
-        assert_eq!(
-            d.frames()[0].as_ptr(),
-            c.frames()[0].as_ptr().wrapping_add(4000)
-        );
-        assert_ne!(c.frames()[0].as_ptr(), end_of_a.wrapping_add(200));
-        // Past 8 KiB, each copy has its own allocation.
-        let big = vec![8u8; 9000];
-        let e = Message::copy_from_slice(&big);
-        let f = Message::copy_from_slice(&big);
-        assert_eq!(e.frames()[0], big);
-        assert_ne!(
-            f.frames()[0].as_ptr(),
-            e.frames()[0].as_ptr().wrapping_add(9000)
-        );
+        for len in [INLINE_MAX + 1, 256, 4000, 8191, 9000, 40_000] {
+            let body: Vec<u8> = (0..len).map(|i| i.to_le_bytes()[0] ^ 0x5a).collect();
+            let a = Message::copy_from_slice(&body);
+            let frame = &a.frames()[0];
+            assert_eq!(frame, &body);
+            assert!(!frame.is_inline());
+            // Under 8 KiB the body is the frame's own: nothing to share.
+            assert_eq!(frame.as_shared().is_none(), len < 8192, "{len} bytes");
+            // A copy of a message made by the library is a copy, whatever
+            // its size; a shared one shares.
+            let b = a.clone();
+            assert_eq!(b, a);
+            let apart = b.frames()[0].as_ptr() != frame.as_ptr();
+            assert_eq!(apart, len < 8192, "{len} bytes");
+            let mut c = a.clone();
+            c.share();
+            assert_eq!(c, a);
+            let d = c.clone();
+            assert_eq!(d.frames()[0].as_ptr(), c.frames()[0].as_ptr());
+        }
+        // The buffer of a dropped body carries the next of its size.
+        let a = Message::copy_from_slice(&[1; 300]);
+        let at = a.frames()[0].as_ptr();
+        drop(a);
+        let b = Message::copy_from_slice(&[2; 290]);
+        assert_eq!(b.frames()[0].as_ptr(), at);
+        assert_eq!(b.frames()[0], [2u8; 290]);
         let mut m = Message::copy_from_slice(b"id");
         m.push_back_copy(b"body");
         assert_eq!(m.len(), 2);
         assert_eq!(m.frames()[1], &b"body"[..]);
-        // Dropping the first message of a block leaves the others intact.
-        drop(a);
-        assert_eq!(b.frames()[0], second);
     }
 
     #[test]
@@ -404,8 +387,8 @@ mod tests {
         let small = [0, 5, INLINE_MAX, INLINE_MAX + 1, 300, 600, 4000, 8192, 9000];
         let large = [40_000, 64 * 1024, crate::body::BODY_MAX + 1];
         for len in small.into_iter().chain(large) {
-            // Stale bytes where the body may go: a dropped large copy's
-            // buffer goes back to the send pool, a block keeps its bytes.
+            // Stale bytes where the body may go: a dropped copy's buffer
+            // goes back to its pool with its bytes.
             drop(Message::copy_from_slice(&vec![0xAA; len]));
             let mut zeroed = false;
             let m = Message::build(len, |body| {
@@ -418,12 +401,11 @@ mod tests {
             assert!(frame.iter().all(|&b| b == 3), "{len} bytes");
             assert_eq!(frame.is_inline(), len <= INLINE_MAX);
         }
-        let a = Message::build(100, |b| b.fill(1));
-        let mut m = Message::build(200, |b| b.fill(2));
-        assert_eq!(
-            m.frames()[0].as_ptr(),
-            a.frames()[0].as_ptr().wrapping_add(100)
-        );
+        let a = Message::copy_from_slice(&[1; 100]);
+        let at = a.frames()[0].as_ptr();
+        drop(a);
+        let mut m = Message::build(120, |b| b.fill(2));
+        assert_eq!(m.frames()[0].as_ptr(), at, "built where a copy would be");
         m.push_back_build(2, |b| b.copy_from_slice(b"ok"));
         assert_eq!(m.frames()[1], &b"ok"[..]);
     }
