@@ -3,7 +3,15 @@
 one session on one machine, with the semantics of libzmq's perf tools.
 Prints progress to stderr and a table of medians and ratios to stdout.
 
-Usage: bench/run.py [--rounds N] [--quick]   (scripts/bench.sh builds first)"""
+Usage: bench/run.py [--rounds N] [--quick] [--transport tcp|ipc] [--pin]
+(scripts/bench.sh builds first)
+
+--pin runs every receiving (binding) process on CPU 1 and every sending
+(connecting) one on CPU 0, for all three implementations and raw TCP
+alike. Unpinned, the scheduler decides where each process's application
+and I/O threads run, and a pair whose sending threads land on different
+cores runs at half its pace; pinned, each process keeps its threads on
+one core and the comparison no longer depends on where they landed."""
 import argparse, os, re, socket, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,14 +45,26 @@ def endpoint(transport):
         return f"ipc:///tmp/zg-bench-{os.getpid()}-{time.monotonic_ns()}.sock"
     return f"tcp://127.0.0.1:{free_port()}"
 
+# CPUs of the receiving and the sending side with --pin (None: unpinned).
+PIN = None
+
+def on_cpu(side):
+    """What runs a side's process on its CPU, when pinned."""
+    if PIN is None:
+        return None
+    cpu = PIN[side]
+    return lambda: os.sched_setaffinity(0, {cpu})
+
 def run_pair(impl, kind, size, count, curve, transport):
     ep = endpoint(transport)
     extra = ["--curve"] if curve else []
     local = IMPLS[impl] + [f"local-{kind}", ep, str(size), str(count)] + extra
     remote = IMPLS[impl] + [f"remote-{kind}", ep, str(size), str(count)] + extra
-    l = subprocess.Popen(local, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    l = subprocess.Popen(local, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=on_cpu(0))
     time.sleep(0.3)
-    r = subprocess.Popen(remote, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    r = subprocess.Popen(remote, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=on_cpu(1))
     try:
         rout, rerr = r.communicate(timeout=120)
         lout, lerr = l.communicate(timeout=120)
@@ -63,9 +83,10 @@ def run_pair(impl, kind, size, count, curve, transport):
 def raw_tcp(total=4 << 30):
     port = str(free_port())
     binary = os.path.join(ROOT, "target/bench/raw_tcp")
-    rcv = subprocess.Popen([binary, "recv", port, str(total)], stdout=subprocess.PIPE, text=True)
+    rcv = subprocess.Popen([binary, "recv", port, str(total)], stdout=subprocess.PIPE, text=True,
+                           preexec_fn=on_cpu(0))
     time.sleep(0.2)
-    subprocess.run([binary, "send", port, str(total)], check=True)
+    subprocess.run([binary, "send", port, str(total)], check=True, preexec_fn=on_cpu(1))
     out, _ = rcv.communicate(timeout=120)
     return float(re.search(r"raw tcp: (\d+)", out).group(1))
 
@@ -74,7 +95,15 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="tenth of the counts, one round")
     ap.add_argument("--transport", default="tcp", choices=["tcp", "ipc"])
+    ap.add_argument("--pin", action="store_true",
+                    help="receiving processes on CPU 1, sending ones on CPU 0 (all implementations)")
     args = ap.parse_args()
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            sys.exit("--pin needs two CPUs")
+        global PIN
+        PIN = (cpus[1], cpus[0])
     rounds = 1 if args.quick else args.rounds
     results = {}
     for name, kind, size, count, curve in WORKLOADS:
@@ -103,7 +132,8 @@ def main():
     ceilings = results[(CEILING_ROW, "raw TCP")]
     ceiling = statistics.median(ceilings)
 
-    print(f"\n{args.transport}, {rounds} round(s), medians; ratio = zeroguard / other (latency: other / zeroguard, higher is better)\n")
+    pinned = f", receivers on CPU {PIN[0]} and senders on CPU {PIN[1]}" if PIN else ""
+    print(f"\n{args.transport}{pinned}, {rounds} round(s), medians; ratio = zeroguard / other (latency: other / zeroguard, higher is better)\n")
     print("| workload | zeroguard | libzmq | zmq.rs | vs libzmq | vs zmq.rs |")
     print("|---|---|---|---|---|---|")
     for name, kind, size, count, curve in WORKLOADS:

@@ -2,7 +2,7 @@
 # Builds the three sides of the benchmark and runs them side by side:
 # zeroguard (release), libzmq (Debian's, through the project's own peer) and
 # zmq.rs (the zeromq crate), plus raw TCP as the ceiling.
-# Usage: scripts/bench.sh [--rounds N] [--quick] [--transport tcp|ipc]
+# Usage: scripts/bench.sh [--rounds N] [--quick] [--transport tcp|ipc] [--pin]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! [ -e /usr/include/zmq.h ]; then
