@@ -97,6 +97,14 @@ fn fair_queue(state: &mut State) -> Option<(usize, Message)> {
     None
 }
 
+/// Before a message goes to each of several peers: its bodies counted
+/// once, so that each peer's clone shares them rather than copies them.
+fn share_for_fan_out(state: &State, msg: &mut Message) {
+    if state.peers.len() > 1 {
+        msg.share();
+    }
+}
+
 fn is_subscription_message(msg: &Message) -> Option<(bool, Bytes)> {
     if msg.len() != 1 {
         return None;
@@ -229,10 +237,7 @@ impl SocketCore {
                 }
             }
             SocketType::Pub | SocketType::XPub => {
-                if state.peers.len() > 1 {
-                    // One copy to share, rather than one per subscriber.
-                    msg.share();
-                }
+                share_for_fan_out(&state, &mut msg);
                 let first: &[u8] = msg.first().map_or(&[], |f| f);
                 for peer in state.peers.iter().filter(|p| !p.detached) {
                     if peer.subs.matches(first)
@@ -251,9 +256,7 @@ impl SocketCore {
                     run_deferred(deferred);
                     return Ok(SendOutcome::Done);
                 }
-                if state.peers.len() > 1 {
-                    msg.share();
-                }
+                share_for_fan_out(&state, &mut msg);
                 for peer in state.peers.iter().filter(|p| !p.detached) {
                     if peer.out.try_push(Item::Msg(msg.clone())).is_err() {
                         self.stats.dropped_full.fetch_add(1, Ordering::Relaxed);

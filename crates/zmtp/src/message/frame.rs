@@ -25,10 +25,10 @@ pub const INLINE_MAX: usize = 38;
 /// One frame of a [`Message`](super::Message): a read-only byte string.
 ///
 /// Up to [`INLINE_MAX`] bytes are held in the frame itself; bodies the
-/// library copies (up to 8 KiB) get a recycled buffer of their own; other
+/// library copies (under 8 KiB) get a recycled buffer of their own; other
 /// bodies are reference-counted [`Bytes`], so cloning a frame never copies
-/// a large body. A frame dereferences to `[u8]` and compares by content with byte
-/// slices, arrays, strings and `Bytes`.
+/// a large body. A frame dereferences to `[u8]` and compares by content
+/// with byte slices, arrays, strings and `Bytes`.
 #[derive(Clone)]
 pub struct Frame(Repr);
 
