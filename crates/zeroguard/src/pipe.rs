@@ -354,8 +354,8 @@ impl Queue {
     /// When the oldest items (everything queued, or the oldest batch queued
     /// whole) fit and `out` is empty, the two swap (the queue keeps `out`'s
     /// storage), so the lock is held for no time at all however many small
-    /// messages move.
-    pub(crate) fn pop_batch(&self, out: &mut VecDeque<Item>, max_bytes: usize) {
+    /// messages move. Returns whether items are left in the queue.
+    pub(crate) fn pop_batch(&self, out: &mut VecDeque<Item>, max_bytes: usize) -> bool {
         let mut inner = self.lock();
         let was_low = self.low(&inner);
         let front_bytes = inner.bytes - inner.later_bytes;
@@ -377,10 +377,12 @@ impl Queue {
             }
         }
         let now_low = !was_low && self.low(&inner);
+        let more = !inner.is_empty();
         drop(inner);
         if now_low {
             self.writer.raise();
         }
+        more
     }
 
     /// Whether a push would succeed now.
@@ -519,10 +521,10 @@ mod tests {
         );
         assert_eq!(q.len(), (101, 404));
         let mut out = VecDeque::new();
-        q.pop_batch(&mut out, 1 << 20);
+        assert!(q.pop_batch(&mut out, 1 << 20), "the batch is left");
         assert_eq!(out.iter().map(number).collect::<Vec<_>>(), [0]);
         out.clear();
-        q.pop_batch(&mut out, 1 << 20);
+        assert!(!q.pop_batch(&mut out, 1 << 20));
         assert_eq!(
             out.as_slices().0.as_ptr(),
             storage,
@@ -573,10 +575,11 @@ mod tests {
                 _ => {
                     out.clear();
                     let max = [1, 64, 1000, 1 << 20][roll(4)];
-                    q.pop_batch(&mut out, max);
+                    let more = q.pop_batch(&mut out, max);
                     for item in &out {
                         assert_eq!(Some(number(item)), model.pop_front());
                     }
+                    assert_eq!(more, !model.is_empty());
                 }
             }
             assert_eq!(q.len(), (model.len(), 4 * model.len()));
