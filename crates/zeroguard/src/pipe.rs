@@ -124,7 +124,7 @@ impl Inner {
     }
 
     /// Adds one item behind everything queued.
-    #[inline]
+    #[inline(always)]
     fn push_back(&mut self, item: Item) {
         let size = item.size();
         self.bytes += size;
@@ -250,7 +250,7 @@ impl Queue {
 
     /// Adds an item unless the queue is at its high-water mark or closed
     /// (or writes it through the bypass, when that is open).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_push(&self, item: Item) -> Result<(), Item> {
         let item = match self.bypass_open.load(Ordering::Acquire) {
             true => match self.bypass.get().and_then(Weak::upgrade) {
@@ -284,7 +284,10 @@ impl Queue {
     fn push_locked(&self, inner: &mut Inner, item: Item) {
         let was_empty = inner.is_empty();
         inner.push_back(item);
-        drop_guard_then(was_empty, &self.reader);
+        // Raising under the queue lock is fine: Notify never calls back into us.
+        if was_empty {
+            self.reader.raise();
+        }
     }
 
     /// How many more messages (and bytes) fit before the high-water mark;
@@ -414,13 +417,6 @@ impl Queue {
         inner.clear();
         drop(inner);
         self.writer.raise();
-    }
-}
-
-fn drop_guard_then(was_empty: bool, reader: &Signal) {
-    // Raising under the queue lock is fine: Notify never calls back into us.
-    if was_empty {
-        reader.raise();
     }
 }
 

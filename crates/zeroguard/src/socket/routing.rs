@@ -38,8 +38,12 @@ fn turn(start: usize, i: usize, n: usize) -> usize {
     }
 }
 
-/// Queues `msg` to the next peer with room, round-robin.
-#[inline]
+/// Queues `msg` to the next peer with room, round-robin. Always inlined,
+/// as are the calls above and below it on the sending path: left to the
+/// compiler they stayed calls, each moving the message once more and saving
+/// registers, 77 of the 325 instructions a 16 B message cost the sending
+/// thread.
+#[inline(always)]
 fn round_robin(state: &mut State, msg: Message) -> std::result::Result<PeerId, Message> {
     let n = state.peers.len();
     let mut item = Item::Msg(msg);
@@ -72,7 +76,7 @@ const PREFETCH_BYTES: usize = 64 * 1024;
 /// with the index of the peer it came from (in `state.peers`, valid until
 /// the state changes). Inlined: a message returned through one more call
 /// is one more copy of it, on the path every received message takes.
-#[inline]
+#[inline(always)]
 fn fair_queue(state: &mut State) -> Option<(usize, Message)> {
     let n = state.peers.len();
     for i in 0..n {
@@ -119,7 +123,7 @@ fn is_subscription_message(msg: &Message) -> Option<(bool, Bytes)> {
 
 impl SocketCore {
     /// One attempt to send, by the rules of this socket's kind.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_send(&self, msg: Message) -> Result<SendOutcome> {
         if matches!(
             self.kind,
@@ -269,7 +273,7 @@ impl SocketCore {
     }
 
     /// One attempt to receive, by the rules of this socket's kind.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_recv(&self) -> Result<Option<Message>> {
         if matches!(
             self.kind,
