@@ -773,6 +773,9 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
 
             // Closing: flush what is queued, within the linger time.
             if *stop.borrow() {
+                if let Some(a) = attached.as_ref().filter(|a| a.out.has_staged()) {
+                    core.take_staged(a.id);
+                }
                 let now = Instant::now();
                 let deadline = *linger_deadline.get_or_insert_with(|| now + core.linger());
                 let drained =
@@ -836,6 +839,15 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         .into_iter()
         .flatten()
         .min();
+        // Out of work: from now on senders hand each message over at once,
+        // and what they set aside while we were busy is taken now.
+        if let Some(a) = attached.as_ref().filter(|_| !want_write) {
+            a.out.set_reader_idle(true);
+            if a.out.has_staged() && core.take_staged(a.id) {
+                a.out.set_reader_idle(false);
+                continue;
+            }
+        }
         // Asleep with nothing to write: a sender may write a lone message
         // itself rather than wake us for it.
         let bypass = match &attached {
@@ -919,6 +931,9 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         }
         if let Some(out) = bypass {
             out.open_bypass(false);
+        }
+        if let Some(a) = &attached {
+            a.out.set_reader_idle(false);
         }
     };
 

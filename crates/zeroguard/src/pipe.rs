@@ -194,6 +194,11 @@ pub(crate) struct Queue {
     bypass: OnceLock<Weak<dyn Bypass>>,
     /// Whether the bypass is worth trying now (a hint: the bypass decides).
     bypass_open: AtomicBool,
+    /// The connection has written all it had and waits for more (see
+    /// [`Peer::send`](crate::socket::Peer::send)).
+    reader_idle: AtomicBool,
+    /// A sender holds messages set aside for this queue.
+    staged: AtomicBool,
 }
 
 impl Queue {
@@ -211,6 +216,8 @@ impl Queue {
             hwm_bytes: hwm_bytes.max(1),
             bypass: OnceLock::new(),
             bypass_open: AtomicBool::new(false),
+            reader_idle: AtomicBool::new(true),
+            staged: AtomicBool::new(false),
         })
     }
 
@@ -223,6 +230,39 @@ impl Queue {
     /// Opens or closes the bypass (the connection went to sleep, or woke).
     pub(crate) fn open_bypass(&self, open: bool) {
         self.bypass_open.store(open, Ordering::Release);
+    }
+
+    /// Marks the connection as waiting for messages (`true`) or busy. The
+    /// connection marks itself idle, then looks whether a sender holds
+    /// messages for it ([`has_staged`](Queue::has_staged)); a sender marks
+    /// that it holds some, then looks whether the connection is idle. Both
+    /// in sequentially consistent order, so at least one of them sees the
+    /// other's mark and the messages are handed over either way.
+    pub(crate) fn set_reader_idle(&self, idle: bool) {
+        match idle {
+            true => self.reader_idle.store(true, Ordering::SeqCst),
+            false if self.reader_idle.load(Ordering::Relaxed) => {
+                self.reader_idle.store(false, Ordering::Relaxed);
+            }
+            false => {}
+        }
+    }
+
+    /// Whether the connection waits for messages (or has none: inproc).
+    #[inline]
+    pub(crate) fn reader_idle(&self) -> bool {
+        self.reader_idle.load(Ordering::SeqCst)
+    }
+
+    /// Records whether a sender holds messages set aside for this queue
+    /// (see [`set_reader_idle`](Queue::set_reader_idle)).
+    pub(crate) fn set_staged(&self, staged: bool) {
+        self.staged.store(staged, Ordering::SeqCst);
+    }
+
+    /// Whether a sender may hold messages set aside for this queue.
+    pub(crate) fn has_staged(&self) -> bool {
+        self.staged.load(Ordering::SeqCst)
     }
 
     /// Whether nothing is queued and the queue still takes messages: a
@@ -338,6 +378,38 @@ impl Queue {
         if was_empty {
             self.reader.raise();
         }
+    }
+
+    /// Moves `staged` (messages a sender set aside) to the back of the
+    /// queue under one lock, as far as the high-water mark lets one push at
+    /// a time, or all of them if `force`; returns their bytes. The items are
+    /// copied so that `staged` keeps its storage, whose lines stay in the
+    /// sender's cache. A closed queue drops them.
+    pub(crate) fn hand_over(&self, staged: &mut VecDeque<Item>, force: bool) -> usize {
+        if staged.is_empty() {
+            return 0;
+        }
+        let mut inner = self.lock();
+        if inner.closed {
+            let bytes = staged.iter().map(Item::size).sum();
+            staged.clear();
+            return bytes;
+        }
+        let was_empty = inner.is_empty();
+        let mut moved = 0;
+        while force || !self.full(&inner) {
+            let Some(item) = staged.pop_front() else {
+                break;
+            };
+            moved += item.size();
+            inner.push_back(item);
+        }
+        let now_empty = inner.is_empty();
+        drop(inner);
+        if was_empty && !now_empty {
+            self.reader.raise();
+        }
+        moved
     }
 
     /// Takes the oldest item.

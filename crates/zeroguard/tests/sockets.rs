@@ -88,6 +88,41 @@ fn push_round_robins_over_pullers() {
     assert!(pulls.iter().all(|p| p.try_recv().unwrap().is_none()));
 }
 
+/// Messages sent while the connection is busy writing are set aside and
+/// handed over in batches; what is left when a burst ends goes when the
+/// connection runs out of work, not with the next send, which may never come.
+#[test]
+fn a_burst_arrives_whole_though_it_ends_between_batches() {
+    let ctx = Context::new().unwrap();
+    let pull = sock::<Pull>(&ctx);
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let push = sock::<Push>(&ctx);
+    let events = push.monitor();
+    push.connect(&ep).unwrap();
+    handshakes(&events, 1);
+    for burst in 0..3 {
+        let n = 20_000 + 7 * burst + 5;
+        for i in 0..n {
+            push.send(format!("{burst}:{i}").into_bytes()).unwrap();
+        }
+        for i in 0..n {
+            let m = pull
+                .recv()
+                .unwrap_or_else(|e| panic!("burst {burst}: {i} of {n}: {e}"));
+            assert_eq!(text(&m), format!("{burst}:{i}"));
+        }
+    }
+    // And a sender closed right after its burst still delivers all of it.
+    let n = 20_011;
+    for i in 0..n {
+        push.send(format!("last:{i}").into_bytes()).unwrap();
+    }
+    drop(push);
+    for i in 0..n {
+        assert_eq!(text(&pull.recv().unwrap()), format!("last:{i}"));
+    }
+}
+
 #[test]
 fn pull_fair_queues_over_pushers() {
     let ctx = Context::new().unwrap();

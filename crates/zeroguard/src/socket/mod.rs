@@ -48,6 +48,10 @@ pub(crate) struct Peer {
     /// Messages taken from `inq` in one batch and not yet received: one
     /// lock per batch, while fair queueing still goes message by message.
     pub(crate) pending: std::collections::VecDeque<crate::pipe::Item>,
+    /// Messages sent to a busy connection and not yet handed to `out`
+    /// (see [`send`](Peer::send)), with their bytes.
+    staged: std::collections::VecDeque<Item>,
+    staged_bytes: usize,
     /// What the peer subscribed to (PUB, XPUB).
     pub(crate) subs: Subscriptions,
     /// The connection is gone; only what is left in `inq` remains to be read.
@@ -59,6 +63,67 @@ pub(crate) struct Peer {
     /// application's thread alone, where attaching it on the I/O thread
     /// made its cache line cross between cores twice per message.
     pub(crate) metadata: Option<Arc<Metadata>>,
+}
+
+/// Messages a sender sets aside for a busy connection before it hands
+/// them over together, and their bytes: the most a connection holds beyond
+/// its high-water mark.
+const STAGE_MSGS: usize = 32;
+const STAGE_BYTES: usize = 32 * 1024;
+
+impl Peer {
+    /// Queues `item` for the peer, or gives it back when the queue is at
+    /// its high-water mark (or closed).
+    ///
+    /// While the connection is busy writing, messages are set aside here,
+    /// under the socket's lock, and handed over `STAGE_MSGS` at a time;
+    /// the connection takes what is left when it runs out of work
+    /// ([`SocketCore::take_staged`]). Queued one by one, each message cost
+    /// the sending thread the queue's lock, and its locked instructions
+    /// waited for the store of the message before it into queue storage
+    /// whose lines the connection's thread, on the other core, had just
+    /// read: with the two threads on different cores the sending process
+    /// spent 240–290 ns of CPU per 16 B message, against 90–120 this way,
+    /// where the message goes to storage the sending thread keeps. A
+    /// connection with nothing to do gets each message at once, as before,
+    /// so a request never waits here.
+    #[inline]
+    pub(crate) fn send(&mut self, item: Item) -> std::result::Result<(), Item> {
+        if self.staged.is_empty()
+            && (self.remote.is_some() || self.out.reader_idle() || item.size() >= STAGE_BYTES)
+        {
+            return self.out.try_push(item);
+        }
+        if self.staged_full() {
+            // Left over from a full queue: what fits now goes first.
+            self.hand_over();
+            if self.staged_full() {
+                return Err(item);
+            }
+        }
+        self.staged_bytes += item.size();
+        self.staged.push_back(item);
+        if self.staged.len() == 1 {
+            self.out.set_staged(true);
+        }
+        if self.staged_full() || self.out.reader_idle() {
+            self.hand_over();
+        }
+        Ok(())
+    }
+
+    fn staged_full(&self) -> bool {
+        self.staged.len() >= STAGE_MSGS || self.staged_bytes >= STAGE_BYTES
+    }
+
+    /// Moves what is staged to the queue, as far as its mark allows.
+    fn hand_over(&mut self) {
+        let moved = self.out.hand_over(&mut self.staged, false);
+        self.staged_bytes = self.staged_bytes.saturating_sub(moved);
+        if self.staged.is_empty() {
+            self.out.set_staged(false);
+        }
+    }
 }
 
 /// Per-kind routing state, guarded by one lock.
@@ -276,8 +341,8 @@ impl SocketCore {
             q.incoming_messages += m;
             q.incoming_bytes += b;
             let (m, b) = p.out.len();
-            q.outgoing_messages += m;
-            q.outgoing_bytes += b;
+            q.outgoing_messages += m + p.staged.len();
+            q.outgoing_bytes += b + p.staged_bytes;
         }
         q
     }
@@ -455,6 +520,8 @@ impl SocketCore {
             out,
             inq,
             pending: std::collections::VecDeque::new(),
+            staged: std::collections::VecDeque::new(),
+            staged_bytes: 0,
             subs: Subscriptions::default(),
             detached: false,
             remote,
@@ -464,6 +531,24 @@ impl SocketCore {
         run_deferred(deferred);
         self.writable.notify_waiters();
         Ok(())
+    }
+
+    /// Hands what senders staged for peer `id` to its queue, whatever its
+    /// mark (they were accepted); called by the connection before it waits
+    /// for more, after marking itself idle, if its queue says a sender
+    /// holds some. Returns whether anything moved.
+    pub(crate) fn take_staged(&self, id: PeerId) -> bool {
+        let mut state = self.lock();
+        let Some(peer) = state.peer_mut(id) else {
+            return false;
+        };
+        if peer.staged.is_empty() {
+            return false;
+        }
+        peer.out.hand_over(&mut peer.staged, true);
+        peer.staged_bytes = 0;
+        peer.out.set_staged(false);
+        true
     }
 
     /// The connection of a peer is gone.
@@ -491,6 +576,9 @@ impl SocketCore {
             // An inproc peer's outgoing queue is the other socket's incoming
             // queue: what we sent before closing stays for it to read.
             peer.out.clear();
+            peer.staged = std::collections::VecDeque::new();
+            peer.staged_bytes = 0;
+            peer.out.set_staged(false);
         }
         peer.inq.close();
         let routing_id = peer.routing_id.clone();
@@ -789,5 +877,88 @@ pub(crate) fn run_deferred(mut work: Vec<Deferred>) {
                 core.on_subscription(peer, topic, subscribe);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(hwm: usize) -> Peer {
+        let n = Arc::new(Notify::new());
+        Peer {
+            id: 1,
+            routing_id: Bytes::new(),
+            out: Queue::new(
+                hwm,
+                usize::MAX,
+                Signal::one(n.clone()),
+                Signal::one(n.clone()),
+            ),
+            inq: Queue::new(hwm, usize::MAX, Signal::one(n.clone()), Signal::one(n)),
+            pending: std::collections::VecDeque::new(),
+            staged: std::collections::VecDeque::new(),
+            staged_bytes: 0,
+            subs: Subscriptions::default(),
+            detached: false,
+            remote: None,
+            metadata: None,
+        }
+    }
+
+    fn msg(n: usize) -> Item {
+        Item::Msg(Message::from(n.to_string()))
+    }
+
+    #[test]
+    fn a_busy_connection_gets_messages_handed_over_together() {
+        let mut p = peer(1000);
+        // Idle: each message is queued at once.
+        assert!(p.send(msg(0)).is_ok());
+        assert_eq!(p.out.len().0, 1);
+        // Busy: set aside, then handed over a batch at a time, in order.
+        p.out.set_reader_idle(false);
+        for i in 1..STAGE_MSGS {
+            assert!(p.send(msg(i)).is_ok());
+        }
+        assert_eq!(p.out.len().0, 1, "set aside while the connection is busy");
+        assert!(p.send(msg(STAGE_MSGS)).is_ok());
+        assert_eq!(p.out.len().0, 1 + STAGE_MSGS);
+        assert!(p.send(msg(STAGE_MSGS + 1)).is_ok());
+        // Once idle again, the next message takes the rest with it.
+        p.out.set_reader_idle(true);
+        assert!(p.send(msg(STAGE_MSGS + 2)).is_ok());
+        assert_eq!(p.out.len().0, STAGE_MSGS + 3);
+        let order: Vec<String> = std::iter::from_fn(|| p.out.try_pop())
+            .map(|i| match i {
+                Item::Msg(m) => String::from_utf8_lossy(&m.frames()[0]).into_owned(),
+                _ => String::new(),
+            })
+            .collect();
+        let expected: Vec<String> = (0..STAGE_MSGS + 3).map(|i| i.to_string()).collect();
+        assert_eq!(order, expected);
+    }
+
+    #[test]
+    fn a_full_queue_holds_at_most_one_batch_besides() {
+        let mut p = peer(10);
+        p.out.set_reader_idle(false);
+        let mut accepted = 0;
+        while p.send(msg(accepted)).is_ok() {
+            accepted += 1;
+            assert!(accepted <= 10 + STAGE_MSGS, "staging went past its bound");
+        }
+        assert_eq!(accepted, 10 + STAGE_MSGS, "one batch besides the mark");
+        assert_eq!(p.out.len().0, 10);
+        // Room again: what was set aside goes first, then the new message.
+        while p.out.len().0 > 5 {
+            assert!(p.out.try_pop().is_some());
+        }
+        assert!(p.send(msg(accepted)).is_ok());
+        assert_eq!(p.out.len().0, 10);
+        // The connection takes what is left, whatever the mark.
+        assert!(p.out.hand_over(&mut p.staged, true) > 0);
+        assert!(p.staged.is_empty());
+        assert_eq!(p.out.len().0, accepted + 1 - 5);
     }
 }

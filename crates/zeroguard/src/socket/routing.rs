@@ -49,11 +49,11 @@ fn round_robin(state: &mut State, msg: Message) -> std::result::Result<PeerId, M
     let mut item = Item::Msg(msg);
     for i in 0..n {
         let idx = turn(state.rr, i, n);
-        let peer = &state.peers[idx];
+        let peer = &mut state.peers[idx];
         if peer.detached {
             continue;
         }
-        match peer.out.try_push(item) {
+        match peer.send(item) {
             Ok(()) => {
                 state.rr = idx + 1;
                 return Ok(peer.id);
