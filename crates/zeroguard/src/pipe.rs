@@ -123,9 +123,9 @@ impl Inner {
         self.items.is_empty()
     }
 
-    /// Adds one item behind everything queued.
+    /// Adds one item behind everything queued; returns its size.
     #[inline(always)]
-    fn push_back(&mut self, item: Item) {
+    fn push_back(&mut self, item: Item) -> usize {
         let size = item.size();
         self.bytes += size;
         match self.later.back_mut() {
@@ -137,6 +137,7 @@ impl Inner {
             }
             None => self.items.push_back(item),
         }
+        size
     }
 
     /// Takes the oldest item, with its size.
@@ -401,8 +402,7 @@ impl Queue {
             let Some(item) = staged.pop_front() else {
                 break;
             };
-            moved += item.size();
-            inner.push_back(item);
+            moved += inner.push_back(item);
         }
         let now_empty = inner.is_empty();
         drop(inner);
