@@ -537,6 +537,49 @@ fn several_threads_send_on_one_socket() {
     assert_eq!(last, [Some(499); 4]);
 }
 
+/// Threads sharing one receiving socket, while its connection delivers:
+/// each message goes to exactly one of them, whole.
+#[test]
+fn several_threads_receive_from_one_socket() {
+    let ctx = Context::new().unwrap();
+    let pull = sock::<Pull>(&ctx);
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let push = sock::<Push>(&ctx);
+    push.connect(&ep).unwrap();
+    const N: u32 = 20_000;
+    const THREADS: usize = 4;
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let pull = pull.clone();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                loop {
+                    let m = pull.recv().unwrap();
+                    if text(&m) == "stop" {
+                        return got;
+                    }
+                    assert_eq!(m.frames()[1], "end");
+                    got.push(text(&m).parse::<u32>().unwrap());
+                }
+            })
+        })
+        .collect();
+    for i in 0..N {
+        push.send(Message::from_frames([i.to_string(), "end".into()]))
+            .unwrap();
+    }
+    // Each thread ends at the first stop it gets, so each gets one.
+    for _ in 0..THREADS {
+        push.send("stop").unwrap();
+    }
+    let mut all: Vec<u32> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..N).collect::<Vec<_>>());
+}
+
 /// A message sent while its connection is idle is written by the sending
 /// thread; the rest go through the queue and the I/O thread. Whichever way
 /// each takes, the peer gets them in order and whole, including messages
