@@ -701,11 +701,13 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         // Encode what is ready to go. Taking from the queue and encoding
         // happen under one hold of the wire, so a message written round the
         // queue (which needs both empty) can never overtake these.
-        let (mut streamed, mut streamed_bytes) = (0usize, 0usize);
+        let mut streamed = 0usize;
+        let streamed_bytes;
         let (want_write, wants_input) = {
             let mut guard = link.lock();
             let w = &mut *guard;
             w.conn.poll_transmit(&mut w.wbuf.buf);
+            let before = w.wbuf.len();
             if let Some(a) = &attached {
                 while w.wbuf.len() < WRITE_BATCH {
                     batch.clear();
@@ -716,7 +718,6 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                         break;
                     }
                     streamed += batch.len();
-                    streamed_bytes += batch.iter().map(Item::size).sum::<usize>();
                     // Runs of messages are encoded in one call each; the
                     // subscriptions between them one by one.
                     let mut items = batch.iter().peekable();
@@ -757,6 +758,7 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                     }
                 }
             }
+            streamed_bytes = w.wbuf.len() - before;
             if !w.wbuf.is_empty() {
                 match stream.write_out(&mut w.wbuf) {
                     Ok(_) => {}
