@@ -36,6 +36,7 @@ mod context;
 pub mod endpoint;
 mod engine;
 mod error;
+mod lock;
 pub mod monitor;
 pub mod options;
 mod outgoing;

@@ -14,11 +14,13 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
 use zeroguard_zmtp::Message;
+
+use crate::lock::{Guard, Lock};
 
 /// What travels through a pipe.
 #[derive(Debug, Clone)]
@@ -186,7 +188,7 @@ impl Inner {
 /// A bounded single-direction queue.
 #[derive(Debug)]
 pub(crate) struct Queue {
-    inner: Mutex<Inner>,
+    inner: Lock<Inner>,
     reader: Signal,
     writer: Signal,
     hwm_msgs: usize,
@@ -210,7 +212,7 @@ impl Queue {
         writer: Signal,
     ) -> Arc<Queue> {
         Arc::new(Queue {
-            inner: Mutex::new(Inner::default()),
+            inner: Lock::new(Inner::default()),
             reader,
             writer,
             hwm_msgs: hwm_msgs.max(1),
@@ -273,10 +275,9 @@ impl Queue {
         !inner.closed && inner.is_empty()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding this lock cannot leave the queue inconsistent
-        // (every mutation is a single push/pop), so poisoning is ignored.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    #[inline(always)]
+    fn lock(&self) -> Guard<'_, Inner> {
+        self.inner.lock()
     }
 
     fn full(&self, inner: &Inner) -> bool {
@@ -483,11 +484,17 @@ impl Queue {
         self.writer.raise();
     }
 
-    /// Drops everything queued.
+    /// Drops everything queued (after letting go of the queue: a mark's
+    /// worth of messages takes a while to drop).
     pub(crate) fn clear(&self) {
         let mut inner = self.lock();
+        let queued = (
+            std::mem::take(&mut inner.items),
+            std::mem::take(&mut inner.later),
+        );
         inner.clear();
         drop(inner);
+        drop(queued);
         self.writer.raise();
     }
 }

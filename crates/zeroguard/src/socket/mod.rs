@@ -20,6 +20,7 @@ use zeroguard_zmtp::{Frame, Message, Metadata, SocketType};
 use crate::context::{Context, InprocEntry};
 use crate::endpoint::{Direction, Endpoint};
 use crate::error::{Error, Result};
+use crate::lock::{Guard, Lock};
 use crate::monitor::{Monitor, MonitorEvent, MonitorQueue};
 use crate::options::SocketOptions;
 use crate::pipe::{Item, Queue, Signal};
@@ -250,20 +251,12 @@ impl EndpointEntry {
     }
 }
 
-/// The socket's state, held (see [`SocketCore::lock`]).
-pub(crate) type StateGuard<'a> = spin::mutex::SpinMutexGuard<'a, State>;
-
-/// How many times a thread that finds the state held checks again before
-/// it starts yielding its CPU: the holders' work takes well under a
-/// microsecond, unless the holder lost its CPU.
-const CONTENDED_SPINS: u32 = 100;
-
 /// State shared by a socket's handles and its I/O tasks.
 pub(crate) struct SocketCore {
     pub(crate) ctx: Context,
     pub(crate) kind: SocketType,
     options: RwLock<SocketOptions>,
-    state: spin::mutex::SpinMutex<State>,
+    state: Lock<State>,
     /// Raised when a peer's incoming queue gets a message, or XPUB gets a subscription.
     pub(crate) readable: Arc<Notify>,
     /// Raised when a peer's outgoing queue drops below its mark, or a peer attaches.
@@ -316,7 +309,7 @@ impl SocketCore {
             ctx: ctx.clone(),
             kind,
             options: RwLock::new(options),
-            state: spin::mutex::SpinMutex::new(State::default()),
+            state: Lock::new(State::default()),
             readable: Arc::new(Notify::new()),
             writable: Arc::new(Notify::new()),
             closed: AtomicBool::new(false),
@@ -355,38 +348,10 @@ impl SocketCore {
         q
     }
 
-    /// Takes the socket's state. Every send and receive does, once per
-    /// message, so its release is a plain store: std's mutex releases with
-    /// a locked exchange, to learn whether to wake a sleeper, and on a 16 B
-    /// stream that exchange was a tenth of each side's time. Nothing holding
-    /// the state waits for anything (sends and receives wait for room or
-    /// messages outside it), so a thread that finds it held spins a little
-    /// and then yields its CPU until it is free, rather than sleeping.
+    /// Takes the socket's state (see [`crate::lock`]).
     #[inline(always)]
-    pub(crate) fn lock(&self) -> StateGuard<'_> {
-        match self.state.try_lock() {
-            Some(state) => state,
-            None => self.lock_contended(),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn lock_contended(&self) -> StateGuard<'_> {
-        let mut spins = 0;
-        loop {
-            while self.state.is_locked() {
-                if spins < CONTENDED_SPINS {
-                    spins += 1;
-                    std::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
-            }
-            if let Some(state) = self.state.try_lock() {
-                return state;
-            }
-        }
+    pub(crate) fn lock(&self) -> Guard<'_, State> {
+        self.state.lock()
     }
 
     /// A snapshot of the options (used when a connection starts).
