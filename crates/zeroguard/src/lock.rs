@@ -1,13 +1,19 @@
-//! The lock around a socket's state and around each of its queues: the
-//! locks a sending or receiving thread takes for every message.
+//! The lock around a socket's state, which a sending or receiving thread
+//! takes for every message.
 //!
 //! Its release is a plain store. std's mutex releases with a locked
 //! exchange, to learn whether a sleeper needs waking, and on a 16 B stream
-//! that exchange was a tenth of each side's time. Nothing that holds one
-//! of these locks waits for anything (sends and receives wait for room or
-//! messages with every lock released), so a thread that finds one held
-//! checks again a hundred times, then yields its CPU until it is free,
-//! rather than sleeping.
+//! that exchange was a tenth of each side's time. Nothing that holds the
+//! lock waits for anything (sends and receives wait for room or messages
+//! with it released), so a thread that finds it held checks again a
+//! hundred times, then yields its CPU until it is free, rather than
+//! sleeping.
+//!
+//! The queues keep std's mutex: as a spin lock, the engine's thread
+//! spinning on a queue's lock while a sender copied a batch into the queue
+//! under it took the sending side from 89 to 109 ns of CPU per 16 B
+//! message (free placement, sixteen pairs), where the socket's lock has
+//! no such second taker.
 
 use spin::mutex::{SpinMutex, SpinMutexGuard};
 

@@ -14,13 +14,11 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
 use zeroguard_zmtp::Message;
-
-use crate::lock::{Guard, Lock};
 
 /// What travels through a pipe.
 #[derive(Debug, Clone)]
@@ -188,7 +186,7 @@ impl Inner {
 /// A bounded single-direction queue.
 #[derive(Debug)]
 pub(crate) struct Queue {
-    inner: Lock<Inner>,
+    inner: Mutex<Inner>,
     reader: Signal,
     writer: Signal,
     hwm_msgs: usize,
@@ -212,7 +210,7 @@ impl Queue {
         writer: Signal,
     ) -> Arc<Queue> {
         Arc::new(Queue {
-            inner: Lock::new(Inner::default()),
+            inner: Mutex::new(Inner::default()),
             reader,
             writer,
             hwm_msgs: hwm_msgs.max(1),
@@ -275,9 +273,10 @@ impl Queue {
         !inner.closed && inner.is_empty()
     }
 
-    #[inline(always)]
-    fn lock(&self) -> Guard<'_, Inner> {
-        self.inner.lock()
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding this lock cannot leave the queue inconsistent
+        // (every mutation is a single push/pop), so poisoning is ignored.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn full(&self, inner: &Inner) -> bool {
@@ -484,17 +483,11 @@ impl Queue {
         self.writer.raise();
     }
 
-    /// Drops everything queued (after letting go of the queue: a mark's
-    /// worth of messages takes a while to drop).
+    /// Drops everything queued.
     pub(crate) fn clear(&self) {
         let mut inner = self.lock();
-        let queued = (
-            std::mem::take(&mut inner.items),
-            std::mem::take(&mut inner.later),
-        );
         inner.clear();
         drop(inner);
-        drop(queued);
         self.writer.raise();
     }
 }
