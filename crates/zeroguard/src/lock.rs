@@ -5,9 +5,10 @@
 //! exchange, to learn whether a sleeper needs waking, and on a 16 B stream
 //! that exchange was a tenth of each side's time. Nothing that holds the
 //! lock waits for anything (sends and receives wait for room or messages
-//! with it released), so a thread that finds it held checks again a
-//! hundred times, then yields its CPU until it is free, rather than
-//! sleeping.
+//! with it released; the longest hold is a sending thread's non-blocking
+//! write of a message going round the queue), so a thread that finds it
+//! held checks again a hundred times, then yields its CPU until it is
+//! free, rather than sleeping.
 //!
 //! The queues keep std's mutex: as a spin lock, the engine's thread
 //! spinning on a queue's lock while a sender copied a batch into the queue
@@ -27,15 +28,6 @@ const SPINS: u32 = 100;
 
 /// A lock released with a plain store (see the module docs).
 pub(crate) struct Lock<T>(SpinMutex<T>);
-
-impl<T: std::fmt::Debug> std::fmt::Debug for Lock<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.try_lock() {
-            Some(value) => f.debug_tuple("Lock").field(&*value).finish(),
-            None => f.write_str("Lock(<held>)"),
-        }
-    }
-}
 
 impl<T> Lock<T> {
     pub(crate) const fn new(value: T) -> Lock<T> {
