@@ -1249,6 +1249,76 @@ fn messages_carry_user_id_and_connection_metadata() {
 }
 
 #[test]
+fn messages_fair_queued_from_two_peers_each_carry_their_own_peers_properties() {
+    // A message dropped leaves its hold on its connection's properties for
+    // the next one received on the thread: it must go only to a message of
+    // the same connection, whatever the order the peers' messages come in.
+    let ctx = Context::new().unwrap();
+    let mut o = opts();
+    o.security = Security::plain_server(|peer: &AuthContext| match &peer.credentials {
+        Credentials::Plain(h) if &h.password[..] == b"pw" => AuthDecision::Accept {
+            user_id: h.username.clone(),
+            metadata: zeroguard::Metadata::new(),
+        },
+        _ => AuthDecision::refuse("no"),
+    });
+    let pull = Socket::<Pull>::with_options(&ctx, o).unwrap();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let pushers: Vec<Socket<Push>> = ["ann", "bob"]
+        .into_iter()
+        .map(|user| {
+            let mut o = opts();
+            o.security = Security::plain_client(user, "pw");
+            let push = Socket::<Push>::with_options(&ctx, o).unwrap();
+            push.connect(&ep).unwrap();
+            push
+        })
+        .collect();
+    // Both attached before either sends, so their messages interleave.
+    for (push, user) in pushers.iter().zip(["ann", "bob"]) {
+        push.send(user).unwrap();
+    }
+    for _ in 0..2 {
+        let m = pull.recv().unwrap();
+        assert_eq!(
+            m.property("User-Id"),
+            m.first().map(|f| f.to_bytes()).as_ref()
+        );
+    }
+    // Bob sends two messages for every three of Ann's.
+    let mut sent = [0, 0];
+    for i in 0..400 {
+        for (n, (push, user)) in pushers.iter().zip(["ann", "bob"]).enumerate() {
+            if n == 0 || i % 3 != 2 {
+                push.send(user).unwrap();
+                sent[n] += 1;
+            }
+        }
+    }
+    let (mut from_ann, mut from_bob) = (0, 0);
+    let mut kept = Vec::new();
+    for i in 0..sent[0] + sent[1] {
+        let m = pull.recv().unwrap();
+        let user = m.first().map(|f| f.to_bytes()).unwrap();
+        assert_eq!(m.property("User-Id"), Some(&user), "message {i}");
+        if &user[..] == b"ann" {
+            from_ann += 1;
+        } else {
+            from_bob += 1;
+        }
+        // Some kept a while, some dropped at once.
+        if i % 5 == 0 {
+            kept.push(m);
+        }
+        if kept.len() == 4 {
+            kept.clear();
+        }
+    }
+    assert_eq!([from_ann, from_bob], sent);
+    assert!(kept.iter().all(|m| m.property("User-Id").is_some()));
+}
+
+#[test]
 fn every_receiving_kind_hands_over_the_connection_metadata() {
     // The properties are attached as the application takes a message, on
     // each kind's own receive path: check them all, not only PULL's.

@@ -92,7 +92,7 @@ fn fair_queue(state: &mut State) -> Option<(usize, Message)> {
         if let Some(Item::Msg(mut m)) = peer.pending.pop_front() {
             state.fq = idx + 1;
             if let Some(metadata) = &peer.metadata {
-                m.set_metadata(metadata.clone());
+                m.share_metadata(metadata);
             }
             return Some((idx, m));
         }
@@ -373,7 +373,7 @@ impl SocketCore {
                             if m.first().is_some_and(|f| f.is_empty()) && m.len() > 1 {
                                 m.pop_front();
                                 if let Some(metadata) = &peer.metadata {
-                                    m.set_metadata(metadata.clone());
+                                    m.share_metadata(metadata);
                                 }
                                 state.req_awaiting = None;
                                 break Ok(Some(m));

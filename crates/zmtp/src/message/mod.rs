@@ -2,8 +2,11 @@
 
 mod frame;
 mod pooled;
+mod properties;
 
 pub use frame::{Frame, INLINE_MAX};
+
+use properties::Properties;
 
 use std::sync::Arc;
 
@@ -22,7 +25,7 @@ use crate::metadata::Metadata;
 #[derive(Debug, Clone, Default)]
 pub struct Message {
     frames: Frames,
-    metadata: Option<Arc<Metadata>>,
+    metadata: Properties,
 }
 
 /// Most messages have one frame: it is held inline, so building, queueing
@@ -119,7 +122,7 @@ impl Message {
         };
         Message {
             frames,
-            metadata: None,
+            metadata: Properties::default(),
         }
     }
 
@@ -246,17 +249,26 @@ impl Message {
 
     /// The properties of the connection the message arrived on.
     pub fn metadata(&self) -> Option<&Metadata> {
-        self.metadata.as_deref()
+        self.metadata.get()
     }
 
     /// One property of the connection the message arrived on (`User-Id`, ...).
     pub fn property(&self, name: &str) -> Option<&Bytes> {
-        self.metadata.as_deref().and_then(|m| m.get(name))
+        self.metadata.get().and_then(|m| m.get(name))
     }
 
     /// Attaches connection properties (done by the socket layer on receipt).
     pub fn set_metadata(&mut self, metadata: Arc<Metadata>) {
-        self.metadata = Some(metadata);
+        self.metadata = Properties::new(metadata);
+    }
+
+    /// Attaches connection properties shared by many messages, as a
+    /// receiving socket does: the hold that the last message dropped on
+    /// this thread left, if it was on the same properties, so a stream of
+    /// messages taken and dropped one by one touches no shared count.
+    #[inline]
+    pub fn share_metadata(&mut self, metadata: &Arc<Metadata>) {
+        self.metadata = Properties::of(metadata);
     }
 
     /// Sum of the frame sizes in bytes.
@@ -274,7 +286,7 @@ impl From<Frame> for Message {
     fn from(frame: Frame) -> Message {
         Message {
             frames: Frames::One(frame),
-            metadata: None,
+            metadata: Properties::default(),
         }
     }
 }
@@ -313,7 +325,7 @@ impl From<Vec<Frame>> for Message {
     fn from(frames: Vec<Frame>) -> Message {
         Message {
             frames: Frames::from_vec(frames),
-            metadata: None,
+            metadata: Properties::default(),
         }
     }
 }
