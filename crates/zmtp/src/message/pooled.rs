@@ -294,7 +294,22 @@ mod tests {
             in_depot <= depot_magazines(class) * magazine_len(class),
             "{in_depot} in the depot"
         );
-        assert!(in_depot <= 4 << 20, "{in_depot} 8 KiB buffers in the depot");
+        assert!(
+            in_depot * class_size(class) <= 4 << 20,
+            "{in_depot} 8 KiB buffers in the depot"
+        );
+    }
+
+    #[test]
+    fn the_depot_keeps_what_security_md_promises() {
+        let shared = |class: usize| depot_magazines(class) * magazine_len(class);
+        for class in 0..CLASSES {
+            assert!(shared(class) >= DEPOT_BUFFERS, "{} B", class_size(class));
+        }
+        // T8: 4 MiB for the largest size, 9.5 MiB over all sizes.
+        assert_eq!(shared(CLASSES - 1) * class_size(CLASSES - 1), 4 << 20);
+        let total: usize = (0..CLASSES).map(|c| shared(c) * class_size(c)).sum();
+        assert_eq!(total, (19 << 20) / 2);
     }
 
     #[test]

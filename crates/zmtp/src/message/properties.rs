@@ -19,7 +19,8 @@
 //!
 //! The slot keeps one connection's properties alive after its last
 //! message is gone, until the thread drops a message from another
-//! connection or ends: a few hundred bytes per thread at most.
+//! connection or ends: one set per thread, no larger than a handshake
+//! may carry.
 
 use std::cell::Cell;
 use std::sync::Arc;
