@@ -5,7 +5,10 @@
 //! in one buffer with one system call, and sleeps until the stream, a queue
 //! or a deadline needs it. Input is decoded only while the peer's incoming
 //! queue has room; when it is full the engine stops reading, and TCP pushes
-//! back on the sender. The peer is attached to the socket, and so takes
+//! back on the sender. While it waits for room with a run of small
+//! messages in its input, the application's thread decodes them when it
+//! has emptied the queue (`Refill for Link`), under the same checks and
+//! the same rate allowance. The peer is attached to the socket, and so takes
 //! part in routing, only after its handshake and authentication succeeded.
 
 use std::cell::Cell;
@@ -24,7 +27,7 @@ use zeroguard_zmtp::{Config, Connection, Error as ProtocolError, Event};
 
 use crate::monitor::MonitorEvent;
 use crate::outgoing::Outgoing;
-use crate::pipe::{Bypass, Item, Queue, Signal};
+use crate::pipe::{Bypass, Item, Queue, Refill, Signal};
 use crate::rate::Bucket;
 use crate::security::AuthContext;
 use crate::socket::{AddressCount, PeerId, SocketCore};
@@ -346,6 +349,13 @@ struct Wire {
     wbuf: Outgoing,
     /// When the last write to the stream ended (see [`BYPASS_GAP`]).
     last_write: Option<Instant>,
+    /// The peer's allowance (see `rate`), spent by whoever decodes.
+    bucket: Option<Bucket>,
+    /// The engine sleeps for want of room and lets the application decode
+    /// (see [`Refill`]); only the engine sets it, and clears it on waking.
+    refill: bool,
+    /// Storage for what the application decodes, kept between refills.
+    refilled: VecDeque<Item>,
 }
 
 /// What the engine shares with sending threads once the peer is attached.
@@ -407,6 +417,45 @@ impl Bypass for Link {
             self.wake.notify_one();
         }
         Ok(())
+    }
+}
+
+impl Refill for Link {
+    fn refill(&self, queue: &Queue) {
+        let close = |w: &mut Wire| {
+            w.refill = false;
+            queue.open_refill(false);
+        };
+        let Ok(mut guard) = self.wire.try_lock() else {
+            // Whoever holds the wire, the engine must look at the room now.
+            queue.open_refill(false);
+            self.wake.notify_one();
+            return;
+        };
+        let w = &mut *guard;
+        if !w.refill {
+            // The engine is awake and sees the room itself.
+            return;
+        }
+        let (room_msgs, room_bytes) = queue.room();
+        let max = room_msgs.min(DELIVERY_BATCH);
+        let mut out = std::mem::take(&mut w.refilled);
+        let (n, bytes) = w
+            .conn
+            .poll_messages(max, room_bytes, |m| out.push_back(Item::Msg(m)));
+        let paused = w.bucket.as_mut().is_some_and(|b| {
+            b.consume(n, bytes);
+            b.paused_until(Instant::now()).is_some()
+        });
+        queue.push_batch(&mut out);
+        w.refilled = out;
+        if n < max.max(1) || paused {
+            // The complete messages are spent (or the peer's allowance):
+            // the engine reads on, or waits, while these are taken.
+            close(w);
+            drop(guard);
+            self.wake.notify_one();
+        }
     }
 }
 
@@ -493,6 +542,12 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
             conn,
             wbuf: Outgoing::default(),
             last_write: None,
+            bucket: core
+                .options()
+                .rate_limit
+                .map(|l| Bucket::new(l, Instant::now())),
+            refill: false,
+            refilled: VecDeque::new(),
         }),
         stream,
         wake: wake.clone(),
@@ -505,10 +560,6 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
     let mut linger_deadline: Option<Instant> = None;
     let mut handshake_done = false;
     let mut eof = false;
-    let mut bucket = core
-        .options()
-        .rate_limit
-        .map(|l| Bucket::new(l, Instant::now()));
     let mut rate_pause: Option<Instant>;
     let partial_budget = core.options().max_partial_bytes;
     let mut partial = PartialCharge {
@@ -520,13 +571,14 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
     let end: Result<(), String> = 'run: loop {
         // Decode what can be delivered (and what the peer's allowance
         // permits), and hand it over in one batch: one lock, one wake-up.
-        rate_pause = bucket.as_mut().and_then(|b| b.paused_until(Instant::now()));
         let (mut room_msgs, mut room_bytes) = attached
             .as_ref()
             .map_or((usize::MAX, usize::MAX), |a| a.inq.room());
         // Why decoding stopped: for want of queue room, or of input, or
         // because this connection's turn is over.
         let mut stopped_for_room = false;
+        // Messages came in runs (see `Refill for Link`).
+        let mut in_runs = false;
         let mut turn_over = false;
         let mut turn_msgs = 0usize;
         let turn_start = Instant::now();
@@ -535,6 +587,10 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         let buffered = {
             let mut guard = link.lock();
             let w = &mut *guard;
+            rate_pause = w
+                .bucket
+                .as_mut()
+                .and_then(|b| b.paused_until(Instant::now()));
             loop {
                 if rate_pause.is_some() {
                     break;
@@ -567,10 +623,11 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                         delivered.push_back(Item::Msg(m));
                     });
                     if n > 0 {
+                        in_runs = true;
                         room_msgs -= n;
                         room_bytes = room_bytes.saturating_sub(bytes);
                         turn_msgs += n;
-                        if let Some(b) = bucket.as_mut() {
+                        if let Some(b) = w.bucket.as_mut() {
                             b.consume(n, bytes);
                             // The clock once per 64 messages, as below.
                             if turn_msgs == TURN_CHECK {
@@ -602,6 +659,8 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                             let bypass: Weak<dyn Bypass> = Arc::downgrade(&link) as Weak<Link>;
                             out.set_bypass(bypass);
                         }
+                        let refill: Weak<dyn Refill> = Arc::downgrade(&link) as Weak<Link>;
+                        inq.set_refill(refill);
                         let announced = info.routing_id.clone();
                         let metadata = connection_metadata(&info, peer_address);
                         if let Err(reason) = core.attach(
@@ -635,7 +694,7 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
                             if core.kind == zeroguard_zmtp::SocketType::Pub {
                                 continue; // PUB has no receive side; libzmq drops these too.
                             }
-                            if let Some(b) = bucket.as_mut() {
+                            if let Some(b) = w.bucket.as_mut() {
                                 // The clock is read once per batch, not per
                                 // message: the bucket may overdraw by a batch.
                                 b.consume(1, msg.payload_len());
@@ -879,6 +938,17 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
             }
             _ => None,
         };
+        // Asleep for want of room, with messages decoded in runs: the
+        // application decodes the next ones itself when it has taken these.
+        let refill = match &attached {
+            Some(a) if stopped_for_room && in_runs && rate_pause.is_none() => {
+                let mut w = link.lock();
+                w.refill = true;
+                a.inq.open_refill(true);
+                Some(&a.inq)
+            }
+            _ => None,
+        };
         let stopped = *stop.borrow();
         tokio::select! {
             r = stream.readable(), if want_read => {
@@ -954,6 +1024,11 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         if let Some(out) = bypass {
             out.open_bypass(false);
         }
+        if let Some(inq) = refill {
+            let mut w = link.lock();
+            w.refill = false;
+            inq.open_refill(false);
+        }
         if let Some(a) = &attached {
             a.out.set_reader_idle(false);
         }
@@ -961,6 +1036,7 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
 
     if let Some(a) = attached {
         a.out.open_bypass(false);
+        a.inq.open_refill(false);
         core.detach(a.id);
         let reason = match &end {
             Ok(()) => "closed".to_owned(),

@@ -10,7 +10,10 @@
 //! connection one socket's outgoing queue is the other socket's incoming
 //! queue: messages move between threads without copying or I/O. A network
 //! connection that sleeps with nothing to write may open a [`Bypass`], so a
-//! lone message goes out from the sending thread without waking it.
+//! lone message goes out from the sending thread without waking it; one
+//! that sleeps for want of room in the incoming queue may open a
+//! [`Refill`], so the thread that empties the queue decodes the next
+//! messages itself instead of waking it at half the mark.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,6 +83,18 @@ pub(crate) trait Bypass: Send + Sync {
     /// queue must take it (the connection is busy, or `queue` holds
     /// messages that must leave first).
     fn try_send(&self, item: Item, queue: &Queue) -> Result<(), Item>;
+}
+
+/// A way to fill an empty queue without waking its writer: the connection,
+/// while it sleeps for want of room with complete messages still in its
+/// input, lets the thread that emptied the queue decode the next ones
+/// itself. The messages are then decoded on the core that reads them, and
+/// the writer is woken once per read rather than once per half a mark.
+pub(crate) trait Refill: Send + Sync {
+    /// Decodes what it can into `queue`. Whatever it cannot (the input is
+    /// spent, or holds what only the connection may handle), it closes the
+    /// way and wakes the connection, which then fills the queue as before.
+    fn refill(&self, queue: &Queue);
 }
 
 /// Batches of at least this many items are queued whole behind what is
@@ -200,6 +215,13 @@ pub(crate) struct Queue {
     reader_idle: AtomicBool,
     /// A sender holds messages set aside for this queue.
     staged: AtomicBool,
+    /// Where readers may fill the queue themselves, once the connection
+    /// offers it.
+    refill: OnceLock<Weak<dyn Refill>>,
+    /// Whether the refill is open now (a hint: the refill decides). While
+    /// it is, draining the queue wakes no writer: the reader that empties
+    /// it refills it, or wakes the writer then.
+    refill_open: AtomicBool,
 }
 
 impl Queue {
@@ -219,7 +241,43 @@ impl Queue {
             bypass_open: AtomicBool::new(false),
             reader_idle: AtomicBool::new(true),
             staged: AtomicBool::new(false),
+            refill: OnceLock::new(),
+            refill_open: AtomicBool::new(false),
         })
+    }
+
+    /// Lets readers fill this queue through `refill` while it is open (see
+    /// [`open_refill`](Queue::open_refill)). Set once, by the connection.
+    pub(crate) fn set_refill(&self, refill: Weak<dyn Refill>) {
+        let _ = self.refill.set(refill);
+    }
+
+    /// Opens or closes the refill (the connection went to sleep for want
+    /// of room, or woke).
+    pub(crate) fn open_refill(&self, open: bool) {
+        self.refill_open.store(open, Ordering::Release);
+    }
+
+    /// Called by a reader that found the queue empty: fills it through the
+    /// refill if that is open.
+    #[cold]
+    fn try_refill(&self) {
+        if let Some(refill) = self.refill.get().and_then(Weak::upgrade) {
+            refill.refill(self);
+        }
+    }
+
+    /// Locks the queue for a reader, filling it first if it is empty and
+    /// the refill is open.
+    #[inline]
+    fn lock_for_reader(&self) -> MutexGuard<'_, Inner> {
+        let inner = self.lock();
+        if !inner.is_empty() || !self.refill_open.load(Ordering::Acquire) {
+            return inner;
+        }
+        drop(inner);
+        self.try_refill();
+        self.lock()
     }
 
     /// Lets senders write through `bypass` while it is open (see
@@ -287,6 +345,12 @@ impl Queue {
     /// that found the queue full is woken (see the module docs).
     fn low(&self, inner: &Inner) -> bool {
         inner.len() <= self.hwm_msgs / 2 && inner.bytes <= self.hwm_bytes / 2
+    }
+
+    /// Whether taking from a queue that was not `low` before woke its
+    /// writer: when it has drained to `low`, unless the reader refills it.
+    fn wakes_writer(&self, was_low: bool, inner: &Inner) -> bool {
+        !was_low && self.low(inner) && !self.refill_open.load(Ordering::Acquire)
     }
 
     /// Adds an item unless the queue is at its high-water mark or closed
@@ -414,10 +478,10 @@ impl Queue {
 
     /// Takes the oldest item.
     pub(crate) fn try_pop(&self) -> Option<Item> {
-        let mut inner = self.lock();
+        let mut inner = self.lock_for_reader();
         let was_low = self.low(&inner);
         let (item, _) = inner.pop_front()?;
-        let now_low = !was_low && self.low(&inner);
+        let now_low = self.wakes_writer(was_low, &inner);
         drop(inner);
         if now_low {
             self.writer.raise();
@@ -431,7 +495,7 @@ impl Queue {
     /// storage), so the lock is held for no time at all however many small
     /// messages move. Returns whether items are left in the queue.
     pub(crate) fn pop_batch(&self, out: &mut VecDeque<Item>, max_bytes: usize) -> bool {
-        let mut inner = self.lock();
+        let mut inner = self.lock_for_reader();
         let was_low = self.low(&inner);
         let front_bytes = inner.bytes - inner.later_bytes;
         if out.is_empty()
@@ -451,7 +515,7 @@ impl Queue {
                 }
             }
         }
-        let now_low = !was_low && self.low(&inner);
+        let now_low = self.wakes_writer(was_low, &inner);
         let more = !inner.is_empty();
         drop(inner);
         if now_low {
@@ -473,7 +537,7 @@ impl Queue {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.lock_for_reader().is_empty()
     }
 
     /// Refuses further pushes; what is queued can still be read.
@@ -558,6 +622,82 @@ mod tests {
         q.pop_batch(&mut out, 1 << 20);
         assert_eq!(out.len(), 10);
         assert!(woken(&writer));
+    }
+
+    /// A connection's input as the refill sees it: `left` messages of
+    /// which at most `per_call` are decoded per call; once spent, the
+    /// refill closes and wakes the writer, as the engine's does.
+    struct Input {
+        next: Mutex<u32>,
+        end: u32,
+        per_call: u32,
+        calls: Mutex<u32>,
+        writer: Arc<Notify>,
+    }
+
+    impl Refill for Input {
+        fn refill(&self, queue: &Queue) {
+            *self.calls.lock().unwrap() += 1;
+            let mut next = self.next.lock().unwrap();
+            let until = self.end.min(*next + self.per_call);
+            let mut batch: VecDeque<Item> = (*next..until).map(msg).collect();
+            *next = until;
+            let spent = *next == self.end;
+            queue.push_batch(&mut batch);
+            if spent {
+                queue.open_refill(false);
+                self.writer.notify_one();
+            }
+        }
+    }
+
+    #[test]
+    fn a_reader_that_empties_the_queue_refills_it_and_wakes_no_writer_meanwhile() {
+        let writer = Arc::new(Notify::new());
+        let reader = Signal::one(Arc::new(Notify::new()));
+        let q = Queue::new(10, 1 << 20, reader, Signal::one(writer.clone()));
+        let input = Arc::new(Input {
+            next: Mutex::new(10),
+            end: 35,
+            per_call: 10,
+            calls: Mutex::new(0),
+            writer: writer.clone(),
+        });
+        let weak: Weak<dyn Refill> = Arc::downgrade(&input) as Weak<Input>;
+        q.set_refill(weak);
+        for n in 0..10 {
+            assert!(q.try_push(msg(n)).is_ok());
+        }
+        // Closed, the queue neither asks the input nor keeps quiet.
+        while q.try_pop().is_some() {}
+        assert_eq!(*input.calls.lock().unwrap(), 0);
+        assert!(woken(&writer), "drained to half with the refill closed");
+
+        for n in 0..10 {
+            assert!(q.try_push(msg(n)).is_ok());
+        }
+        q.open_refill(true);
+        let mut got = Vec::new();
+        let mut out = VecDeque::new();
+        let mut woken_at = None;
+        while let Some(item) = q.try_pop() {
+            got.push(number(&item));
+            if got.len() == 12 {
+                // A batch taken whole refills the same way.
+                q.pop_batch(&mut out, 1 << 20);
+                got.extend(out.drain(..).map(|i| number(&i)));
+            }
+            if woken_at.is_none() && woken(&writer) {
+                woken_at = Some(got.len());
+            }
+        }
+        assert_eq!(got, (0..35).collect::<Vec<_>>(), "in order, once each");
+        assert_eq!(*input.calls.lock().unwrap(), 3);
+        // Not as the queue drained past half, ten times over: only when
+        // the input handed over its last messages (30 to 34).
+        assert_eq!(woken_at, Some(31));
+        assert!(q.is_empty());
+        assert_eq!(*input.calls.lock().unwrap(), 3, "closed once spent");
     }
 
     fn msg(n: u32) -> Item {

@@ -944,32 +944,95 @@ fn inproc_messages_sent_before_close_are_delivered() {
 
 #[test]
 fn rate_limit_slows_a_peer_without_losing_messages() {
+    // With the default queue the engine decodes every message; with a
+    // small one the receiving thread decodes most of them itself, and
+    // must spend the same allowance.
+    for rcvhwm in [SocketOptions::default().rcvhwm, 4] {
+        let ctx = Context::new().unwrap();
+        let mut o = opts();
+        o.rcvhwm = rcvhwm;
+        o.rate_limit = Some(zeroguard::RateLimit {
+            messages_per_sec: 200,
+            bytes_per_sec: 1 << 20,
+        });
+        let pull = Socket::<Pull>::with_options(&ctx, o).unwrap();
+        let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+        let push = sock::<Push>(&ctx);
+        push.connect(&ep).unwrap();
+        push.send("warm-up").unwrap();
+        pull.recv().unwrap();
+        let start = Instant::now();
+        for i in 0..200 {
+            push.send(format!("{i}").into_bytes()).unwrap();
+        }
+        for i in 0..200 {
+            assert_eq!(text(&pull.recv().unwrap()), format!("{i}"));
+        }
+        // 200 messages at 200/s, a burst of 20, and at most 64 overdrawn (the
+        // clock is read once per batch): no less than (200 - 20 - 64) / 200 s.
+        assert!(
+            start.elapsed() >= Duration::from_millis(550),
+            "receive queue of {rcvhwm}: {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+#[test]
+fn a_stream_through_a_small_receive_queue_arrives_whole_and_in_order() {
+    // While the receive queue is full the receiving thread decodes the
+    // connection's next small messages itself and leaves anything else
+    // (several frames, a large body, a partial frame) to the I/O thread:
+    // every message must still arrive once, whole and in order, whether
+    // taken by blocking receives or after a poller said it was there.
     let ctx = Context::new().unwrap();
-    let mut o = opts();
-    o.rate_limit = Some(zeroguard::RateLimit {
-        messages_per_sec: 200,
-        bytes_per_sec: 1 << 20,
-    });
-    let pull = Socket::<Pull>::with_options(&ctx, o).unwrap();
+    let pull = Socket::<Pull>::with_options(
+        &ctx,
+        SocketOptions {
+            rcvhwm: 8,
+            ..opts()
+        },
+    )
+    .unwrap();
     let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
     let push = sock::<Push>(&ctx);
     push.connect(&ep).unwrap();
-    push.send("warm-up").unwrap();
-    pull.recv().unwrap();
-    let start = Instant::now();
-    for i in 0..200 {
-        push.send(format!("{i}").into_bytes()).unwrap();
+    let total = 30_000u32;
+    let shape = |i: u32| -> Vec<Vec<u8>> {
+        let tag = i.to_be_bytes().to_vec();
+        match i % 97 {
+            0 => vec![tag, b"second frame".to_vec()],
+            1 => vec![[tag, vec![7; 20_000]].concat()],
+            n => vec![[tag, vec![n.to_le_bytes()[0]; n as usize]].concat()],
+        }
+    };
+    let sender = std::thread::spawn(move || {
+        for i in 0..total {
+            let mut m = Message::new();
+            for f in shape(i) {
+                m.push_back(f);
+            }
+            push.send(m).unwrap();
+        }
+        push
+    });
+    // The queue fills and the I/O thread stops for room.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut poller = Poller::new();
+    poller.add(&pull, Interest::READABLE);
+    for i in 0..total {
+        if i % 3 == 0 {
+            let ready = poller.poll(Some(Duration::from_secs(5)));
+            assert!(ready.first().is_some_and(|r| r.readable), "message {i}");
+            let m = pull.try_recv().unwrap().expect("ready to read");
+            assert_eq!(m.frames(), &shape(i)[..], "message {i}");
+        } else {
+            let m = pull.recv().unwrap_or_else(|e| panic!("message {i}: {e}"));
+            assert_eq!(m.frames(), &shape(i)[..], "message {i}");
+        }
     }
-    for i in 0..200 {
-        assert_eq!(text(&pull.recv().unwrap()), format!("{i}"));
-    }
-    // 200 messages at 200/s, a burst of 20, and at most 64 overdrawn (the
-    // clock is read once per batch): no less than (200 - 20 - 64) / 200 s.
-    assert!(
-        start.elapsed() >= Duration::from_millis(550),
-        "{:?}",
-        start.elapsed()
-    );
+    assert!(pull.try_recv().unwrap().is_none());
+    drop(sender.join().unwrap());
 }
 
 #[test]
