@@ -940,6 +940,11 @@ pub(crate) async fn run(stream: Stream, params: EngineParams) -> Outcome {
         };
         // Asleep for want of room, with messages decoded in runs: the
         // application decodes the next ones itself when it has taken these.
+        // Only for a queue found full: an application that drains it before
+        // the refill opens crosses the half mark with the refill still
+        // closed, which wakes us. Opened on a queue with room, the refill
+        // could meet an application that had already found the queue empty
+        // and gone to sleep, and neither side would decode what is left.
         let refill = match &attached {
             Some(a) if stopped_for_room && in_runs && rate_pause.is_none() => {
                 let mut w = link.lock();
