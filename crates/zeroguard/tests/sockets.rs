@@ -1036,6 +1036,59 @@ fn a_stream_through_a_small_receive_queue_arrives_whole_and_in_order() {
 }
 
 #[test]
+fn several_peers_through_small_receive_queues_keep_each_ones_order() {
+    // Each connection's queue is refilled by whichever thread empties it,
+    // while the socket takes one message from each peer in turn: a ROUTER
+    // with queues of 4 must still get every peer's stream whole and in
+    // order, each message under its own peer's identity.
+    let ctx = Context::new().unwrap();
+    let router = Socket::<Router>::with_options(
+        &ctx,
+        SocketOptions {
+            rcvhwm: 4,
+            ..opts()
+        },
+    )
+    .unwrap();
+    let ep = router.bind("tcp://127.0.0.1:0").unwrap();
+    let per_peer = 5_000u32;
+    let senders: Vec<_> = (0..3u8)
+        .map(|p| {
+            let dealer = Socket::<Dealer>::with_options(
+                &ctx,
+                SocketOptions {
+                    routing_id: Some(vec![b'p', p].into()),
+                    ..opts()
+                },
+            )
+            .unwrap();
+            dealer.connect(&ep).unwrap();
+            std::thread::spawn(move || {
+                for i in 0..per_peer {
+                    dealer.send(i.to_be_bytes().to_vec()).unwrap();
+                }
+                dealer
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut next = [0u32; 3];
+    for _ in 0..3 * per_peer {
+        let m = router.recv().unwrap();
+        let frames = m.frames();
+        assert_eq!(frames.len(), 2);
+        let peer = usize::from(frames[0][1]);
+        let n = u32::from_be_bytes(<[u8; 4]>::try_from(&frames[1][..]).unwrap());
+        assert_eq!(n, next[peer], "peer {peer}");
+        next[peer] += 1;
+    }
+    assert_eq!(next, [per_peer; 3]);
+    for s in senders {
+        drop(s.join().unwrap());
+    }
+}
+
+#[test]
 fn rate_limit_has_a_finite_default_that_leaves_fast_links_alone() {
     let limit = SocketOptions::default()
         .rate_limit
