@@ -422,10 +422,6 @@ impl Bypass for Link {
 
 impl Refill for Link {
     fn refill(&self, queue: &Queue) {
-        let close = |w: &mut Wire| {
-            w.refill = false;
-            queue.open_refill(false);
-        };
         let Ok(mut guard) = self.wire.try_lock() else {
             // Whoever holds the wire, the engine must look at the room now.
             queue.open_refill(false);
@@ -452,7 +448,8 @@ impl Refill for Link {
         if n < max.max(1) || paused {
             // The complete messages are spent (or the peer's allowance):
             // the engine reads on, or waits, while these are taken.
-            close(w);
+            w.refill = false;
+            queue.open_refill(false);
             drop(guard);
             self.wake.notify_one();
         }
