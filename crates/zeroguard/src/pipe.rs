@@ -12,8 +12,8 @@
 //! connection that sleeps with nothing to write may open a [`Bypass`], so a
 //! lone message goes out from the sending thread without waking it; one
 //! that sleeps for want of room in the incoming queue may open a
-//! [`Refill`], so the thread that empties the queue decodes the next
-//! messages itself instead of waking it at half the mark.
+//! [`Refill`], so the thread that empties the queue decodes (and reads)
+//! the next messages itself instead of waking it at half the mark.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -88,12 +88,14 @@ pub(crate) trait Bypass: Send + Sync {
 /// A way to fill an empty queue without waking its writer: the connection,
 /// while it sleeps for want of room with complete messages still in its
 /// input, lets the thread that emptied the queue decode the next ones
-/// itself. The messages are then decoded on the core that reads them, and
-/// the writer is woken once per read rather than once per half a mark.
+/// itself, and read more while the peer keeps sending. The messages are
+/// then decoded on the core that reads them, and the writer is not woken
+/// at all while the stream keeps pace.
 pub(crate) trait Refill: Send + Sync {
-    /// Decodes what it can into `queue`. Whatever it cannot (the input is
-    /// spent, or holds what only the connection may handle), it closes the
-    /// way and wakes the connection, which then fills the queue as before.
+    /// Decodes what it can into `queue`, reading more when the input is
+    /// spent. Whatever it cannot (nothing more has come, or the input holds
+    /// what only the connection may handle), it closes the way and wakes
+    /// the connection, which then fills the queue as before.
     fn refill(&self, queue: &Queue);
 }
 
@@ -264,6 +266,18 @@ impl Queue {
     fn try_refill(&self) {
         if let Some(refill) = self.refill.get().and_then(Weak::upgrade) {
             refill.refill(self);
+        }
+    }
+
+    /// Called by a reader that has just emptied the queue: fills it again
+    /// at once if the refill is open, not when the reader comes back. The
+    /// reader may not come back (it took the last message it wanted), and
+    /// while the refill is open the connection reads nothing: the peer's
+    /// next messages, its end or its heartbeats would wait with the reader.
+    #[inline]
+    fn refill_if_open(&self) {
+        if self.refill_open.load(Ordering::Acquire) {
+            self.try_refill();
         }
     }
 
@@ -482,9 +496,13 @@ impl Queue {
         let was_low = self.low(&inner);
         let (item, _) = inner.pop_front()?;
         let now_low = self.wakes_writer(was_low, &inner);
+        let emptied = inner.is_empty();
         drop(inner);
         if now_low {
             self.writer.raise();
+        }
+        if emptied {
+            self.refill_if_open();
         }
         Some(item)
     }
@@ -493,7 +511,8 @@ impl Queue {
     /// When the oldest items (everything queued, or the oldest batch queued
     /// whole) fit and `out` is empty, the two swap (the queue keeps `out`'s
     /// storage), so the lock is held for no time at all however many small
-    /// messages move. Returns whether items are left in the queue.
+    /// messages move. Returns whether the take left items in the queue
+    /// (one that emptied it may have refilled it since).
     pub(crate) fn pop_batch(&self, out: &mut VecDeque<Item>, max_bytes: usize) -> bool {
         let mut inner = self.lock_for_reader();
         let was_low = self.low(&inner);
@@ -520,6 +539,9 @@ impl Queue {
         drop(inner);
         if now_low {
             self.writer.raise();
+        }
+        if !more {
+            self.refill_if_open();
         }
         more
     }
@@ -694,8 +716,9 @@ mod tests {
         assert_eq!(got, (0..35).collect::<Vec<_>>(), "in order, once each");
         assert_eq!(*input.calls.lock().unwrap(), 3);
         // Not as the queue drained past half, ten times over: only when
-        // the input handed over its last messages (30 to 34).
-        assert_eq!(woken_at, Some(31));
+        // the input handed over its last messages (30 to 34), at once
+        // when the take of 29 emptied the queue.
+        assert_eq!(woken_at, Some(30));
         assert!(q.is_empty());
         assert_eq!(*input.calls.lock().unwrap(), 3, "closed once spent");
     }

@@ -1036,6 +1036,59 @@ fn a_stream_through_a_small_receive_queue_arrives_whole_and_in_order() {
 }
 
 #[test]
+fn a_peer_that_leaves_mid_stream_is_read_to_its_last_message() {
+    // The receiving thread reads the stream itself while the peer keeps
+    // sending, and so may be the one to meet its end: every message must
+    // still arrive, and the connection then close as it would have.
+    let ctx = Context::new().unwrap();
+    let pull = Socket::<Pull>::with_options(
+        &ctx,
+        SocketOptions {
+            rcvhwm: 4,
+            ..opts()
+        },
+    )
+    .unwrap();
+    let monitor = pull.monitor();
+    let ep = pull.bind("tcp://127.0.0.1:0").unwrap();
+    let push = sock::<Push>(&ctx);
+    push.connect(&ep).unwrap();
+    let total = 50_000u32;
+    let sender = std::thread::spawn(move || {
+        for i in 0..total {
+            push.send(i.to_be_bytes().repeat(1 + i as usize % 5))
+                .unwrap();
+        }
+        // Closed with everything still queued: the rest goes out, then the
+        // end of the stream.
+        drop(push);
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    for i in 0..total {
+        let m = pull.recv().unwrap_or_else(|e| panic!("message {i}: {e}"));
+        assert_eq!(
+            m.frames()[0],
+            i.to_be_bytes().repeat(1 + i as usize % 5),
+            "message {i}"
+        );
+    }
+    sender.join().unwrap();
+    // At once, not at the connection's next timer (seconds away): the
+    // receiving thread, having taken the last message, has left the
+    // stream to the I/O thread.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match monitor.recv(Some(left)) {
+            Some(MonitorEvent::Disconnected { .. }) => break,
+            Some(_) => {}
+            None => panic!("the peer's end went unseen for 2 s"),
+        }
+    }
+    assert!(pull.try_recv().unwrap().is_none());
+}
+
+#[test]
 fn several_peers_through_small_receive_queues_keep_each_ones_order() {
     // Each connection's queue is refilled by whichever thread empties it,
     // while the socket takes one message from each peer in turn: a ROUTER
