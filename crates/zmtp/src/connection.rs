@@ -122,7 +122,7 @@ pub struct Connection {
     /// Where a CURVE session copies small frame bodies to decrypt them.
     arena: crate::frame::Arena,
     /// CURVE: every frame after the handshake goes through this.
-    cipher: Option<CurveCipher>,
+    cipher: Option<Box<CurveCipher>>,
     /// Scratch space for command bodies before they are framed or boxed.
     scratch: BytesMut,
     /// A large message frame being read into a buffer of its own; input

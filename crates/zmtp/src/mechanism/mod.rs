@@ -87,7 +87,7 @@ pub(crate) enum Step {
     Authenticate(AuthRequest),
     /// Handshake complete: the peer's metadata (validated), and the cipher
     /// every later frame goes through (CURVE only).
-    Done(Metadata, Option<curve::cipher::CurveCipher>),
+    Done(Metadata, Option<Box<curve::cipher::CurveCipher>>),
 }
 
 /// What every mechanism needs from the connection while it runs.

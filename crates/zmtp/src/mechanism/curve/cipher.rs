@@ -67,7 +67,7 @@ impl CurveCipher {
         out.put_slice(MESSAGE);
         out.put_u64(n);
         let flags = [u8::from(more) | (u8::from(command) << 1)];
-        let send = &self.send;
+        let send = &mut self.send;
         append_sealed(out, &[&flags, body], |buf| send.seal(&n.to_be_bytes(), buf));
     }
 
@@ -102,8 +102,8 @@ impl CurveCipher {
     ) -> Result<(bool, bool, Frame), Error> {
         let (raw, n) = self.check_message(frame)?;
         let (tag, boxed) = frame[16..].split_at(TAG_LEN);
-        let recv = &self.recv;
-        let open = |b: &mut [u8]| {
+        let recv = &mut self.recv;
+        let mut open = |b: &mut [u8]| {
             if recv.open(&raw, b, tag) {
                 Ok(())
             } else {

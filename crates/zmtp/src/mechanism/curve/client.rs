@@ -154,6 +154,6 @@ impl CurveClient {
             .ok_or(Error::Decryption { what: "READY" })?;
         let peer = ctx.peer_metadata(&plain)?;
         let cipher = CurveCipher::new(session, true, self.next_nonce, peer_nonce);
-        Ok(Step::Done(peer, Some(cipher)))
+        Ok(Step::Done(peer, Some(Box::new(cipher))))
     }
 }

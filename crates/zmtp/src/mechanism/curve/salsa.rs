@@ -26,9 +26,9 @@ use zeroize::Zeroizing;
 /// Salsa20's constant words ("expand 32-byte k").
 const SIGMA: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
 /// Bytes of one keystream block.
-const BLOCK: usize = 64;
+pub(crate) const BLOCK: usize = 64;
 /// Bytes of the eight blocks computed together.
-const EIGHT: usize = 8 * BLOCK;
+pub(crate) const EIGHT: usize = 8 * BLOCK;
 /// Bytes of four blocks, computed together for shorter tails.
 const FOUR: usize = 4 * BLOCK;
 
@@ -70,6 +70,18 @@ fn initial<L: Lane>(
     counter_lo: L,
     counter_hi: L,
 ) -> [L; 16] {
+    let nonce = [L::splat(maker, nonce[0]), L::splat(maker, nonce[1])];
+    initial_lanes(maker, key, nonce, [counter_lo, counter_hi])
+}
+
+/// The initial state for `key`, with the nonce and block counter words given.
+#[inline(always)]
+fn initial_lanes<L: Lane>(
+    maker: L::Maker,
+    key: &[u32; 8],
+    nonce: [L; 2],
+    counter: [L; 2],
+) -> [L; 16] {
     let s = |word| L::splat(maker, word);
     [
         s(SIGMA[0]),
@@ -78,10 +90,10 @@ fn initial<L: Lane>(
         s(key[2]),
         s(key[3]),
         s(SIGMA[1]),
-        s(nonce[0]),
-        s(nonce[1]),
-        counter_lo,
-        counter_hi,
+        nonce[0],
+        nonce[1],
+        counter[0],
+        counter[1],
         s(SIGMA[2]),
         s(key[4]),
         s(key[5]),
@@ -251,6 +263,32 @@ fn xor_wide<L: Wide>(
     L::xor_blocks(&out, dst);
 }
 
+/// XORs block 0 of the keystreams of nonces `nonce .. nonce + L::BLOCKS`
+/// into `dst` (`L::BLOCKS` × 64 bytes), nonce `i` in lane `i`.
+#[inline(always)]
+fn xor_firsts<L: Wide>(maker: L::Maker, key: &[u32; 8], nonce: u64, dst: &mut [u8]) {
+    let words = |i: usize| nonce_words(&nonce.wrapping_add(i as u64).to_be_bytes());
+    let n0 = L::from_fn(maker, |i| words(i)[0]);
+    let n1 = L::from_fn(maker, |i| words(i)[1]);
+    let zero = L::splat(maker, 0);
+    let out = core(&initial_lanes(maker, key, [n0, n1], [zero, zero]));
+    L::xor_blocks(&out, dst);
+}
+
+/// Block 0 of the keystreams of the eight nonces `nonce .. nonce + 8`
+/// (each the big-endian counter a CurveZMQ MESSAGE carries), computed side
+/// by side with the widest vectors this CPU has: a box of up to 32 bytes
+/// needs nothing else, and one block alone costs about as much as eight in
+/// lanes. Written over `out`.
+pub(crate) fn first_blocks(key: &[u32; 8], nonce: u64, out: &mut [u8; EIGHT]) {
+    out.fill(0);
+    #[cfg(target_arch = "x86_64")]
+    if avx2::first_blocks(key, nonce, out) {
+        return;
+    }
+    xor_firsts::<u32x8>((), key, nonce, out);
+}
+
 /// XORs the keystream from block `counter` on into `dst`, a whole number
 /// of eight-block runs, with the widest vectors this CPU has.
 fn xor_eights(key: &[u32; 8], nonce: &[u32; 2], counter: u64, dst: &mut [u8]) {
@@ -284,7 +322,7 @@ mod avx2 {
     use pulp::x86::V3;
     use pulp::{u32x8, NullaryFnOnce};
 
-    use super::{xor_runs, Lane, Wide, BLOCK};
+    use super::{xor_firsts, xor_runs, Lane, Wide, BLOCK};
 
     /// One state word of eight blocks, with the proof that the CPU has
     /// AVX2 (which takes no room).
@@ -402,6 +440,32 @@ mod avx2 {
         }
     }
 
+    /// Block 0 of eight nonces' keystreams, compiled for AVX2.
+    struct Firsts<'a> {
+        s: V3,
+        key: &'a [u32; 8],
+        nonce: u64,
+        dst: &'a mut [u8],
+    }
+
+    impl NullaryFnOnce for Firsts<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn call(self) {
+            xor_firsts::<Avx2>(self.s, self.key, self.nonce, self.dst);
+        }
+    }
+
+    /// What [`super::first_blocks`] does, where the CPU has AVX2; says
+    /// whether it did.
+    pub(super) fn first_blocks(key: &[u32; 8], nonce: u64, dst: &mut [u8]) -> bool {
+        let Some(s) = V3::try_new() else {
+            return false;
+        };
+        s.vectorize(Firsts { s, key, nonce, dst });
+        true
+    }
+
     /// What [`super::xor_eights`] does, where the CPU has AVX2 (and the
     /// rest of x86-64-v3, which `pulp` checks together); says whether it did.
     pub(super) fn xor_eights(
@@ -435,13 +499,21 @@ pub(crate) struct Keystream<'k> {
 impl<'k> Keystream<'k> {
     /// The keystream under `key` (as little-endian words) and `nonce`.
     pub(crate) fn new(key: &'k [u32; 8], nonce: &[u8; 8]) -> Keystream<'k> {
-        let nonce = [
-            u32::from_le_bytes([nonce[0], nonce[1], nonce[2], nonce[3]]),
-            u32::from_le_bytes([nonce[4], nonce[5], nonce[6], nonce[7]]),
-        ];
+        let nonce = nonce_words(nonce);
         let mut first = Zeroizing::new([[0u8; 32]; 2]);
         xor_one(key, &nonce, 0, first.as_flattened_mut());
         Keystream { key, nonce, first }
+    }
+
+    /// The same, with block 0 computed already (see [`first_blocks`]).
+    pub(crate) fn with_first(key: &'k [u32; 8], nonce: &[u8; 8], block: &[u8]) -> Keystream<'k> {
+        let mut first = Zeroizing::new([[0u8; 32]; 2]);
+        first.as_flattened_mut().copy_from_slice(&block[..BLOCK]);
+        Keystream {
+            key,
+            nonce: nonce_words(nonce),
+            first,
+        }
     }
 
     /// The one-time Poly1305 key: the first 32 bytes of the keystream.
@@ -479,6 +551,15 @@ impl<'k> Keystream<'k> {
             *d ^= k;
         }
     }
+}
+
+/// An 8-byte nonce as the two little-endian words Salsa20 reads.
+#[inline(always)]
+fn nonce_words(nonce: &[u8; 8]) -> [u32; 2] {
+    [
+        u32::from_le_bytes([nonce[0], nonce[1], nonce[2], nonce[3]]),
+        u32::from_le_bytes([nonce[4], nonce[5], nonce[6], nonce[7]]),
+    ]
 }
 
 /// `key` as the eight little-endian words Salsa20 reads.
@@ -572,6 +653,46 @@ mod tests {
                     assert_eq!(avx2, expected, "AVX2, from block {start}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn first_blocks_of_consecutive_nonces_match_salsa20() {
+        // Nonce i in lane i, as the big-endian counters CurveZMQ sends,
+        // from starts whose lanes carry across bytes and words; the
+        // portable lanes and AVX2 (where the CPU has it) alike.
+        let mut key_bytes = [0u8; 32];
+        for (b, v) in key_bytes
+            .iter_mut()
+            .zip((0u8..).map(|i| i.wrapping_mul(29) ^ 0xa5))
+        {
+            *b = v;
+        }
+        let key = key_words(&key_bytes);
+        for start in [1u64, 0xff, 0xffff_fffc, 0x0102_0304_0506_07f9, u64::MAX - 7] {
+            let expected: Vec<u8> = (0..8)
+                .flat_map(|i| reference(&key_bytes, &(start + i).to_be_bytes(), 0, BLOCK))
+                .collect();
+            let mut best = [7u8; EIGHT];
+            first_blocks(&key, start, &mut best);
+            assert_eq!(&best[..], &expected[..], "from {start:#x}");
+            let mut portable = [0u8; EIGHT];
+            xor_firsts::<u32x8>((), &key, start, &mut portable);
+            assert_eq!(&portable[..], &expected[..], "portable, from {start:#x}");
+            #[cfg(target_arch = "x86_64")]
+            {
+                let mut wide = [0u8; EIGHT];
+                if avx2::first_blocks(&key, start, &mut wide) {
+                    assert_eq!(&wide[..], &expected[..], "AVX2, from {start:#x}");
+                }
+            }
+            // A keystream built on a precomputed block is the keystream.
+            let nonce = (start + 3).to_be_bytes();
+            let built = Keystream::with_first(&key, &nonce, &expected[3 * BLOCK..]);
+            let mut data = vec![0u8; 300];
+            built.apply(&mut data);
+            assert_eq!(&built.poly1305_key()[..], &expected[3 * BLOCK..][..32]);
+            assert_eq!(data, reference(&key_bytes, &nonce, 32, 300));
         }
     }
 

@@ -229,7 +229,12 @@ impl CurveServer {
         encode_command(ctx.out, "READY", &[&n, &boxed]);
         Ok(Step::Done(
             peer,
-            Some(CurveCipher::new(session, false, 2, self.peer_nonce)),
+            Some(Box::new(CurveCipher::new(
+                session,
+                false,
+                2,
+                self.peer_nonce,
+            ))),
         ))
     }
 }
