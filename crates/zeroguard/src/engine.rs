@@ -450,7 +450,7 @@ impl Refill for Link {
             // too, rather than by the engine woken for them. While the peer
             // keeps sending, the receiving process then works on this one
             // thread, its I/O thread mostly asleep (at 16 B that thread's
-            // CPU went from 237–383 to 26–162 ms/s, and throughput in five
+            // CPU went from 164–383 to 26–162 ms/s, and throughput in five
             // alternating pairs from 11.9 M to 13.7 M msg/s median). Bytes
             // that complete no small message (a large frame's start) close
             // the refill: what the connection holds beyond its last message
